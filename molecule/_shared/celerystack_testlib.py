@@ -1,0 +1,130 @@
+"""Helpers shared by the molecule scenarios' testinfra suites.
+
+Scenario conftest files import the hooks from here, so every suite gets the same behaviour:
+the unit's journal printed next to a failing host test, ``@pytest.mark.last`` tests run after all
+others, and controller-side playbook runs parsed into a recap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+@dataclass
+class PlaybookRun:
+    """What one ansible-playbook run printed and how it ended."""
+
+    rc: int
+    output: str
+    recap: dict[str, dict[str, int]]
+
+    def changed(self) -> dict[str, int]:
+        return {host: counts["changed"] for host, counts in self.recap.items()}
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """Return {host: {ok, changed, unreachable, failed}} from a PLAY RECAP."""
+    return {
+        m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+        for m in _RECAP.finditer(output)
+    }
+
+
+def scenario_dir() -> Path:
+    return Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+
+
+def inventory_vars(group: str = "all") -> dict:
+    """The scenario's group variables as written (untemplated)."""
+    path = scenario_dir() / "inventory" / "group_vars" / f"{group}.yml"
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def vault_values(group: str = "all") -> dict[str, str]:
+    """Every `vault_*` test secret of the scenario, by name."""
+    return {k: v for k, v in inventory_vars(group).items() if k.startswith("vault_")}
+
+
+def run_playbook(
+    playbook: str = "converge.yml",
+    *,
+    extra_vars: dict | None = None,
+    limit: str | None = None,
+    check: bool = False,
+    inventory: str | None = None,
+    timeout: int = 900,
+) -> PlaybookRun:
+    """Run a scenario playbook from the controller against the scenario's hosts."""
+    path = Path(playbook)
+    if not path.is_absolute():
+        path = scenario_dir() / playbook
+    inventory = inventory or str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
+    cmd = ["ansible-playbook", "-i", inventory, str(path)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if limit:
+        cmd += ["--limit", limit]
+    if check:
+        cmd += ["--check", "--diff"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=_log_path())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    return PlaybookRun(proc.returncode, output, parse_recap(output))
+
+
+def _log_path() -> str:
+    return str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.log")
+
+
+def ansible_log() -> str:
+    """Everything every playbook of this scenario printed so far: molecule's own runs log there
+    through the provisioner's ANSIBLE_LOG_PATH, and run_playbook() appends its runs."""
+    return Path(_log_path()).read_text(errors="replace")
+
+
+def scenario_hosts() -> list[str]:
+    """Names of the scenario's test hosts, from molecule's inventory."""
+    inventory = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+    return sorted(inventory["all"]["hosts"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: run after every other test of the scenario")
+    # testinfra's ansible backend has no podman mapping and would run every command as an ad-hoc
+    # `ansible` process (about a second each); talk to the containers with `podman exec` instead.
+    if os.environ.get("MOLECULE_INVENTORY_FILE") and config.option.connection == "ansible":
+        config.option.connection = "podman"
+        config.option.hosts = ",".join(scenario_hosts())
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    host = getattr(item, "funcargs", {}).get("host")
+    units = getattr(item.module, "JOURNAL_UNITS", ())
+    if host is None:
+        return
+    for unit in units:
+        journal = host.run(f"journalctl -u {unit} -n 40 --no-pager").stdout
+        report.sections.append((f"journal of {unit} on {host.backend.get_hostname()}", journal))
