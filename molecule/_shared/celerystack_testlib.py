@@ -80,8 +80,12 @@ def run_playbook(
         cmd += ["--limit", limit]
     if check:
         cmd += ["--check", "--diff"]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=_log_path())
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    env = dict(
+        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=_log_path()
+    )
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
     output = proc.stdout + proc.stderr
     return PlaybookRun(proc.returncode, output, parse_recap(output))
 

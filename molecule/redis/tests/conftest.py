@@ -1,5 +1,1 @@
-from celerystack_testlib import (  # noqa: F401  (pytest hooks)
-    pytest_collection_modifyitems,
-    pytest_configure,
-    pytest_runtest_makereport,
-)
+pytest_plugins = ["celerystack_testlib"]

@@ -24,8 +24,17 @@ def host(name):
 def live(name, *command, password=SECRETS["vault_redis_admin_password"], user="admin"):
     """Ask the server on `name` through its admin socket."""
     env = f"REDISCLI_AUTH={shlex.quote(password)}"
-    cmd = shlex.join(["redis-cli", "--no-auth-warning", "-s", "/run/redis/redis-server.sock",
-                      "--user", user, *command])
+    cmd = shlex.join(
+        [
+            "redis-cli",
+            "--no-auth-warning",
+            "-s",
+            "/run/redis/redis-server.sock",
+            "--user",
+            user,
+            *command,
+        ]
+    )
     result = host(name).run(f"{env} {cmd}")
     return (result.stdout + result.stderr).strip()
 
@@ -48,7 +57,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[v for _, v in BAD_INPUTS])
+@pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[case[1] for case in BAD_INPUTS])
 def test_bad_input_fails_before_any_change(bad, variable):
     run = run_playbook(extra_vars={"redis_maxmemory": "64mb", **bad}, limit="redis-plain")
     assert run.rc != 0
@@ -59,12 +68,14 @@ def test_bad_input_fails_before_any_change(bad, variable):
 
 def test_missing_passwords_are_named_by_argument_validation(tmp_path):
     playbook = tmp_path / "missing.yml"
-    playbook.write_text(textwrap.dedent("""\
+    playbook.write_text(
+        textwrap.dedent("""\
         - hosts: localhost
           gather_facts: false
           roles:
             - celerystack.platform.redis
-        """))
+        """)
+    )
     run = run_playbook(str(playbook), inventory="localhost,", check=True)
     assert run.rc != 0
     assert "missing required arguments" in run.output

@@ -98,8 +98,12 @@ def test_broker_user_cannot_touch_lock_keys_or_admin_commands(host):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("appendonly", "yes"), ("appendfsync", "everysec"), ("maxmemory-policy", "noeviction"),
-     ("protected-mode", "yes")],
+    [
+        ("appendonly", "yes"),
+        ("appendfsync", "everysec"),
+        ("maxmemory-policy", "noeviction"),
+        ("protected-mode", "yes"),
+    ],
 )
 def test_durability_and_memory_settings_are_live(host, name, value):
     assert redis(host, "CONFIG", "GET", name, user=ADMIN).splitlines() == [name, value]
@@ -125,8 +129,8 @@ def test_tls_port_refuses_plain_text_and_serves_verified_tls(host):
     assert redis(host, "PING", user=BROKER) == "PONG"
     # A client that does not trust our CA is refused by certificate verification.
     out = host.run(
-        "REDISCLI_AUTH=x redis-cli --no-auth-warning --tls --cacert /etc/ssl/certs/ca-certificates.crt"
-        f" -h {network_address(host)} PING"
+        "REDISCLI_AUTH=x redis-cli --no-auth-warning --tls"
+        f" --cacert /etc/ssl/certs/ca-certificates.crt -h {network_address(host)} PING"
     )
     assert "certificate verify failed" in (out.stdout + out.stderr)
 
