@@ -110,9 +110,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "last: run after every other test of the scenario")
     # testinfra's ansible backend has no podman mapping and would run every command as an ad-hoc
     # `ansible` process (about a second each); talk to the containers with `podman exec` instead.
+    # A module narrows its hosts with `testinfra_hosts`; by default it runs on every host.
     if os.environ.get("MOLECULE_INVENTORY_FILE") and config.option.connection == "ansible":
         config.option.connection = "podman"
-        config.option.hosts = ",".join(scenario_hosts())
+        config.option.hosts = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    module = metafunc.module
+    if os.environ.get("MOLECULE_INVENTORY_FILE") and not hasattr(module, "testinfra_hosts"):
+        module.testinfra_hosts = scenario_hosts()
 
 
 def pytest_collection_modifyitems(items):

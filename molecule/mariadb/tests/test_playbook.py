@@ -1,0 +1,94 @@
+"""Controller-side proof for the mariadb role: check mode, bad input, password rotation, and no
+secret in any playbook output."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import textwrap
+from pathlib import Path
+
+import pytest
+import testinfra
+from celerystack_testlib import ansible_log, run_playbook, vault_values
+from conftest import CA
+
+SECRETS = vault_values()
+ROTATED = "r0tated-Te5t-only-dd41"
+
+
+def login(password, user="celerystack"):
+    """Try a TLS login from the application host; return the client's rc and output."""
+    env = f"MYSQL_PWD={shlex.quote(password)}"
+    cmd = f"mariadb -h db -u {user} --ssl --ssl-ca={CA} --ssl-verify-server-cert -e 'SELECT 1'"
+    result = testinfra.get_host("podman://app1").run(f"{env} {cmd}")
+    return result.rc, result.stdout + result.stderr
+
+
+def test_check_mode_after_converge_reports_no_change():
+    run = run_playbook(check=True)
+    assert run.rc == 0, run.output
+    assert run.recap["db"]["changed"] == 0, run.output
+
+
+BAD_INPUTS = [
+    ({"mariadb_runtime_password": ""}, "mariadb_runtime_password"),
+    ({"mariadb_tls_certificate": ""}, "mariadb_tls_certificate"),
+    ({"mariadb_app_hosts": ["%"]}, "mariadb_app_hosts"),
+    ({"mariadb_bind_addresses": ["db.example"]}, "mariadb_bind_addresses"),
+    ({"mariadb_port": "three-three-zero-six"}, "mariadb_port"),
+]
+
+
+@pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[case[1] for case in BAD_INPUTS])
+def test_bad_input_fails_before_any_change(bad, variable):
+    # A real change (max_connections) rides along: it must not be applied. No --limit: the role
+    # derives mariadb_app_hosts from the application hosts' facts.
+    run = run_playbook(extra_vars={"mariadb_max_connections": 77, **bad})
+    assert run.rc != 0
+    assert variable in run.output, run.output
+    assert run.recap["db"]["changed"] == 0
+    live = testinfra.get_host("podman://db").check_output(
+        "mariadb -N -e 'SELECT @@max_connections'"
+    )
+    assert live == "200"
+
+
+def test_missing_passwords_are_named_by_argument_validation(tmp_path):
+    playbook = tmp_path / "missing.yml"
+    playbook.write_text(
+        textwrap.dedent("""\
+        - hosts: localhost
+          gather_facts: false
+          roles:
+            - celerystack.platform.mariadb
+        """)
+    )
+    run = run_playbook(str(playbook), inventory="localhost,", check=True)
+    assert run.rc != 0
+    assert "missing required arguments" in run.output
+    assert "mariadb_migration_password" in run.output
+    assert "mariadb_runtime_password" in run.output
+
+
+def test_changed_vault_password_replaces_the_old_one_in_place():
+    old = SECRETS["vault_mariadb_runtime_password"]
+    rotated = run_playbook(extra_vars={"vault_mariadb_runtime_password": ROTATED})
+    assert rotated.rc == 0, rotated.output
+    assert login(ROTATED)[0] == 0
+    rc, out = login(old)
+    assert rc != 0 and "Access denied" in out
+
+    restored = run_playbook()
+    assert restored.rc == 0, restored.output
+    assert login(old)[0] == 0
+
+
+@pytest.mark.last
+def test_no_secret_reaches_any_playbook_output():
+    log = ansible_log()
+    assert "TASK [celerystack.platform.mariadb" in log
+    key = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "db.key").read_text()
+    secrets = [*SECRETS.values(), ROTATED, key.splitlines()[1]]
+    leaked = [secret for secret in secrets if secret in log]
+    assert not leaked, f"{len(leaked)} secret(s) printed by a playbook run"
