@@ -8,7 +8,7 @@ import ipaddress
 
 DOCUMENTATION = """
 name: ip_address
-author: Celerystack engineers
+author: Celerystack engineers (@celerystack)
 version_added: 0.1.0
 short_description: Test whether a value is a literal IPv4 or IPv6 address
 description:
