@@ -94,6 +94,20 @@ def _log_path() -> str:
     return str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.log")
 
 
+def assert_required_variables_are_named(role: str, variables: list[str], tmp_path: Path) -> None:
+    """Applying `role` with none of its variables set fails in argument validation, before any
+    task runs, and names every required variable. Runs against the controller in check mode."""
+    playbook = tmp_path / "missing.yml"
+    playbook.write_text(
+        f"- hosts: localhost\n  gather_facts: false\n  roles:\n    - celerystack.platform.{role}\n"
+    )
+    run = run_playbook(str(playbook), inventory="localhost,", check=True)
+    assert run.rc != 0
+    assert "missing required arguments" in run.output, run.output
+    for variable in variables:
+        assert variable in run.output, variable
+
+
 def ansible_log() -> str:
     """Everything every playbook of this scenario printed so far: molecule's own runs log there
     through the provisioner's ANSIBLE_LOG_PATH, and run_playbook() appends its runs."""

@@ -222,68 +222,53 @@ def run(module, api):
     return changes
 
 
+def _list_of(**options):
+    return dict(type="list", elements="dict", default=[], options=options)
+
+
+# Exchanges and queues share these; each adds its own.
+_DECLARED_OBJECT = dict(
+    name=dict(type="str", required=True),
+    durable=dict(type="bool", default=True),
+    auto_delete=dict(type="bool", default=False),
+    arguments=dict(type="dict", default={}),
+)
+
+
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
         vhost=dict(type="str", default="/"),
-        exchanges=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                type=dict(type="str", default="direct"),
-                durable=dict(type="bool", default=True),
-                auto_delete=dict(type="bool", default=False),
-                internal=dict(type="bool", default=False),
-                arguments=dict(type="dict", default={}),
-            ),
+        exchanges=_list_of(
+            type=dict(type="str", default="direct"),
+            internal=dict(type="bool", default=False),
+            **_DECLARED_OBJECT,
         ),
-        queues=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                durable=dict(type="bool", default=True),
-                auto_delete=dict(type="bool", default=False),
-                arguments=dict(type="dict", default={}),
-            ),
+        queues=_list_of(**_DECLARED_OBJECT),
+        bindings=_list_of(
+            source=dict(type="str", required=True),
+            destination=dict(type="str", required=True),
+            destination_type=dict(type="str", choices=["queue", "exchange"], default="queue"),
+            routing_key=dict(type="str", default="", no_log=False),
+            arguments=dict(type="dict", default={}),
         ),
-        bindings=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                source=dict(type="str", required=True),
-                destination=dict(type="str", required=True),
-                destination_type=dict(type="str", choices=["queue", "exchange"], default="queue"),
-                routing_key=dict(type="str", default="", no_log=False),
-                arguments=dict(type="dict", default={}),
+        policies=_list_of(
+            name=dict(type="str", required=True),
+            pattern=dict(type="str", required=True),
+            apply_to=dict(
+                type="str",
+                default="all",
+                choices=[
+                    "all",
+                    "queues",
+                    "exchanges",
+                    "classic_queues",
+                    "quorum_queues",
+                    "streams",
+                ],
             ),
-        ),
-        policies=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                pattern=dict(type="str", required=True),
-                apply_to=dict(
-                    type="str",
-                    default="all",
-                    choices=[
-                        "all",
-                        "queues",
-                        "exchanges",
-                        "classic_queues",
-                        "quorum_queues",
-                        "streams",
-                    ],
-                ),
-                priority=dict(type="int", default=0),
-                definition=dict(type="dict", required=True),
-            ),
+            priority=dict(type="int", default=0),
+            definition=dict(type="dict", required=True),
         ),
         allow_recreate=dict(type="bool", default=False),
         remove_undeclared=dict(type="bool", default=False),

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import shlex
-import textwrap
 from pathlib import Path
 
 import pytest
 import testinfra
-from celerystack_testlib import ansible_log, run_playbook, vault_values
+from celerystack_testlib import (
+    ansible_log,
+    assert_required_variables_are_named,
+    run_playbook,
+    vault_values,
+)
 from conftest import CA
 
 SECRETS = vault_values()
@@ -55,20 +59,9 @@ def test_bad_input_fails_before_any_change(bad, variable):
 
 
 def test_missing_passwords_are_named_by_argument_validation(tmp_path):
-    playbook = tmp_path / "missing.yml"
-    playbook.write_text(
-        textwrap.dedent("""\
-        - hosts: localhost
-          gather_facts: false
-          roles:
-            - celerystack.platform.mariadb
-        """)
+    assert_required_variables_are_named(
+        "mariadb", ["mariadb_migration_password", "mariadb_runtime_password"], tmp_path
     )
-    run = run_playbook(str(playbook), inventory="localhost,", check=True)
-    assert run.rc != 0
-    assert "missing required arguments" in run.output
-    assert "mariadb_migration_password" in run.output
-    assert "mariadb_runtime_password" in run.output
 
 
 def test_changed_vault_password_replaces_the_old_one_in_place():

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import shlex
-import textwrap
 from pathlib import Path
 
 import pytest
 import testinfra
-from celerystack_testlib import ansible_log, run_playbook, vault_values
+from celerystack_testlib import (
+    ansible_log,
+    assert_required_variables_are_named,
+    run_playbook,
+    vault_values,
+)
 
 SECRETS = vault_values()
 ROTATED = "r0tated-Te5t-only-51b0"
@@ -67,20 +71,9 @@ def test_bad_input_fails_before_any_change(bad, variable):
 
 
 def test_missing_passwords_are_named_by_argument_validation(tmp_path):
-    playbook = tmp_path / "missing.yml"
-    playbook.write_text(
-        textwrap.dedent("""\
-        - hosts: localhost
-          gather_facts: false
-          roles:
-            - celerystack.platform.redis
-        """)
+    assert_required_variables_are_named(
+        "redis", ["redis_admin_password", "redis_broker_password", "redis_lock_password"], tmp_path
     )
-    run = run_playbook(str(playbook), inventory="localhost,", check=True)
-    assert run.rc != 0
-    assert "missing required arguments" in run.output
-    for variable in ("redis_admin_password", "redis_broker_password", "redis_lock_password"):
-        assert variable in run.output
 
 
 def test_password_rotation_keeps_both_then_drops_the_old_without_restart():
