@@ -108,6 +108,19 @@ def assert_required_variables_are_named(role: str, variables: list[str], tmp_pat
         assert variable in run.output, variable
 
 
+def assert_no_secret_in_log(role: str, extra_secrets: list[str], tls_hosts: list[str]) -> str:
+    """No vault value, extra secret or TLS private key of `tls_hosts` appears in any playbook
+    output of the scenario. Returns the log for scenario-specific checks."""
+    log = ansible_log()
+    assert f"TASK [celerystack.platform.{role}" in log  # the log really holds the role's runs
+    pki = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki"
+    keys = [(pki / f"{host}.key").read_text().splitlines()[1] for host in tls_hosts]
+    secrets = [*vault_values().values(), *extra_secrets, *keys]
+    leaked = [secret for secret in secrets if secret in log]
+    assert not leaked, f"{len(leaked)} secret(s) printed by a playbook run"
+    return log
+
+
 def ansible_log() -> str:
     """Everything every playbook of this scenario printed so far: molecule's own runs log there
     through the provisioner's ANSIBLE_LOG_PATH, and run_playbook() appends its runs."""
