@@ -39,7 +39,7 @@ class ManagementApi:
             url_password=params["login_password"],
             force_basic_auth=True,
             validate_certs=params["validate_certs"],
-            ca_path=params.get("ca_cert"),
+            ca_path=params.get("ca_cert") or None,
             client_cert=params.get("client_cert"),
             client_key=params.get("client_key"),
             timeout=params["timeout"],

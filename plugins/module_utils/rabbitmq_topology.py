@@ -89,6 +89,25 @@ NORMALIZE = {
 }
 
 
+GROUPS = (
+    ("exchange", "exchanges"),
+    ("queue", "queues"),
+    ("binding", "bindings"),
+    ("policy", "policies"),
+)
+
+
+def declared(topology):
+    """A topology entry {vhost, exchanges, ...} with only broker attributes, defaults filled in.
+
+    Other keys (the worker settings a queue may carry) are dropped.
+    """
+    result = {"vhost": topology.get("vhost", "/")}
+    for kind, group in GROUPS:
+        result[group] = [NORMALIZE[kind](spec) for spec in topology.get(group) or []]
+    return result
+
+
 def binding_key(binding):
     """Bindings have no name: they are identified by everything they are."""
     return "%s -> %s %s [%s] %s" % (
@@ -161,15 +180,15 @@ def plan(current, wanted, allow_recreate=False, remove_undeclared=False):
             key = object_key(kind, obj)
             before = have.get(key)
             if before is None:
-                creates.append(_change("create", kind, key, None, obj))
+                creates.append(make_change("create", kind, key, None, obj))
                 continue
             diff = differences(before, obj)
             if not diff:
                 continue
             if kind == "policy":
-                creates.append(_change("update", kind, key, before, obj))
+                creates.append(make_change("update", kind, key, before, obj))
             elif allow_recreate:
-                creates.append(_change("recreate", kind, key, before, obj))
+                creates.append(make_change("recreate", kind, key, before, obj))
             else:
                 attribute, cur, new = diff[0]
                 raise IncompatibleChange(kind, key, attribute, cur, new)
@@ -177,12 +196,12 @@ def plan(current, wanted, allow_recreate=False, remove_undeclared=False):
             wanted_keys = {object_key(kind, o) for o in want}
             for key, obj in sorted(have.items()):
                 if key not in wanted_keys and not _is_builtin(kind, obj):
-                    removals.append(_change("delete", kind, key, obj, None))
+                    removals.append(make_change("delete", kind, key, obj, None))
     removals.sort(key=lambda change: -KINDS.index(change["kind"]))
     return creates + removals
 
 
-def _change(action, kind, name, before, after):
+def make_change(action, kind, name, before, after):
     return {"action": action, "kind": kind, "name": name, "before": before, "after": after}
 
 
