@@ -171,6 +171,7 @@ def plan(current, wanted, allow_recreate=False, remove_undeclared=False):
     updated in that order; removals come last, in the reverse order.
     """
     creates, removals = [], []
+    recreated = set()  # (kind, name): deleting them deleted their bindings too
     for kind in KINDS:
         normalize = NORMALIZE[kind]
         want = [normalize(o) for o in wanted.get(kind) or []]
@@ -179,6 +180,8 @@ def plan(current, wanted, allow_recreate=False, remove_undeclared=False):
         for obj in want:
             key = object_key(kind, obj)
             before = have.get(key)
+            if kind == "binding" and _touches(obj, recreated):
+                before = None
             if before is None:
                 creates.append(make_change("create", kind, key, None, obj))
                 continue
@@ -189,16 +192,26 @@ def plan(current, wanted, allow_recreate=False, remove_undeclared=False):
                 creates.append(make_change("update", kind, key, before, obj))
             elif allow_recreate:
                 creates.append(make_change("recreate", kind, key, before, obj))
+                recreated.add((kind, key))
             else:
                 attribute, cur, new = diff[0]
                 raise IncompatibleChange(kind, key, attribute, cur, new)
         if remove_undeclared:
             wanted_keys = {object_key(kind, o) for o in want}
             for key, obj in sorted(have.items()):
-                if key not in wanted_keys and not _is_builtin(kind, obj):
+                gone = kind == "binding" and _touches(obj, recreated)
+                if key not in wanted_keys and not gone and not _is_builtin(kind, obj):
                     removals.append(make_change("delete", kind, key, obj, None))
     removals.sort(key=lambda change: -KINDS.index(change["kind"]))
     return creates + removals
+
+
+def _touches(binding, recreated):
+    """Whether a binding's source or destination is being deleted and recreated."""
+    return ("exchange", binding["source"]) in recreated or (
+        binding["destination_type"],
+        binding["destination"],
+    ) in recreated
 
 
 def make_change(action, kind, name, before, after):

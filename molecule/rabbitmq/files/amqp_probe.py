@@ -15,10 +15,14 @@ import amqp
 def connect(args):
     options = {}
     if args.tls:
-        context = ssl.create_default_context(cafile=args.tls)
+        # py-amqp 5.1 takes wrap options, and verifies the certificate and host name with these.
+        options["ssl"] = {
+            "ca_certs": args.tls,
+            "cert_reqs": ssl.CERT_REQUIRED,
+            "server_hostname": args.address.rsplit(":", 1)[0],
+        }
         if args.cert:
-            context.load_cert_chain(args.cert, args.key)
-        options["ssl"] = context
+            options["ssl"].update(certfile=args.cert, keyfile=args.key)
     return amqp.Connection(
         host=args.address,
         virtual_host=args.vhost,

@@ -156,13 +156,29 @@ def test_incompatible_exchange_change_is_refused():
         topo.plan(CURRENT, dict(WANTED, exchange=[{"name": "logstash", "type": "topic"}]))
 
 
-def test_allow_recreate_plans_a_recreate():
+def test_allow_recreate_plans_a_recreate_and_binds_the_new_queue_again():
     wanted_queue = {
         "name": "logstash",
         "arguments": {"x-queue-type": "quorum", "x-dead-letter-exchange": "dlx"},
     }
     changes = topo.plan(CURRENT, dict(WANTED, queue=[wanted_queue]), allow_recreate=True)
-    assert actions(changes) == [("recreate", "queue", "logstash")]
+    # Deleting the queue deleted its binding: the same run must declare it again.
+    assert actions(changes) == [
+        ("recreate", "queue", "logstash"),
+        ("create", "binding", "logstash -> queue logstash [logstash] {}"),
+    ]
+
+
+def test_bindings_of_a_recreated_exchange_are_not_removed_twice():
+    current = dict(CURRENT, binding=[API_BINDING, dict(API_BINDING, routing_key="old")])
+    exchange = dict(WANT_EXCHANGE, type="fanout")
+    changes = topo.plan(
+        current, dict(WANTED, exchange=[exchange]), allow_recreate=True, remove_undeclared=True
+    )
+    assert actions(changes) == [
+        ("recreate", "exchange", "logstash"),
+        ("create", "binding", "logstash -> queue logstash [logstash] {}"),
+    ]
 
 
 def test_policy_is_updated_in_place():
