@@ -3,7 +3,8 @@
 CS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CS_CACHE=${CS_CACHE:-$CS_ROOT/.cache}
 CS_VENV=${CS_VENV:-$CS_ROOT/.venv}
-export CS_ROOT CS_CACHE CS_VENV
+CS_APP_VENV=${CS_APP_VENV:-$CS_CACHE/app-venv}
+export CS_ROOT CS_CACHE CS_VENV CS_APP_VENV
 export CONTAINERS_CONF=$CS_ROOT/harness/containers.conf
 export PATH=$CS_VENV/bin:$PATH
 # The collection resolves by FQCN from the working tree; the community collections it uses come

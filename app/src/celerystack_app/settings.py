@@ -1,0 +1,170 @@
+"""Production settings: everything from the environment and the secrets source (config.py)."""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import quote
+
+from django.core.exceptions import ImproperlyConfigured
+
+from celerystack_app import topology
+from celerystack_app.config import Config
+
+cfg = Config()
+
+SECRET_KEY = cfg.secret("DJANGO_SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS = cfg.list("ALLOWED_HOSTS", "localhost")
+TIME_ZONE = cfg.get("TIME_ZONE", "UTC")
+USE_TZ = True
+ROOT_URLCONF = "celerystack_app.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_celery_beat",
+    "celerystack_app.mail",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# The admin (schedules) is only ever served behind TLS.
+SECURE_SSL_REDIRECT = cfg.flag("SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = cfg.integer("HSTS_SECONDS", "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = False
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+_db_ca = cfg.get("DB_TLS_CA", "")
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": cfg.get("DB_HOST"),
+        "PORT": cfg.integer("DB_PORT", "3306"),
+        "NAME": cfg.get("DB_NAME"),
+        "USER": cfg.get("DB_USER"),
+        "PASSWORD": cfg.secret("DB_PASSWORD"),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            **({"ssl": {"ca": _db_ca, "check_hostname": True}} if _db_ca else {}),
+        },
+    }
+}
+
+# Email: a file sink when CELERYSTACK_EMAIL_FILE_PATH is set (test hosts), SMTP otherwise.
+EMAIL_FILE_PATH = cfg.get("EMAIL_FILE_PATH", "")
+if EMAIL_FILE_PATH:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+else:
+    EMAIL_HOST = cfg.get("EMAIL_HOST", "localhost")
+    EMAIL_PORT = cfg.integer("EMAIL_PORT", "25")
+DEFAULT_FROM_EMAIL = cfg.get("EMAIL_FROM", "celerystack@localhost")
+
+# --- Celery ------------------------------------------------------------------------------------
+TOPOLOGY = topology.load(cfg.get("TOPOLOGY_FILE"))
+
+
+def broker_url(cfg: Config) -> tuple[str, object, dict]:
+    """The broker URL, its TLS options and transport options, from the CELERYSTACK_BROKER_*."""
+    scheme = cfg.get("BROKER_SCHEME", "amqp")
+    if scheme not in ("amqp", "amqps", "redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"CELERYSTACK_BROKER_SCHEME must be amqp, amqps, redis or rediss, not {scheme!r}"
+        )
+    host, user = cfg.get("BROKER_HOST"), cfg.get("BROKER_USER")
+    password = cfg.secret("BROKER_PASSWORD")
+    ca = cfg.get("BROKER_TLS_CA", "")
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    if scheme.startswith("amqp"):
+        port = cfg.integer("BROKER_PORT", "5671" if scheme == "amqps" else "5672")
+        vhost = quote(cfg.get("BROKER_VHOST", "/"), safe="")
+        url = f"{scheme}://{credentials}@{host}:{port}/{vhost}"
+        use_ssl = (
+            {"ca_certs": ca or None, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": host}
+            if scheme == "amqps"
+            else False
+        )
+        # Publisher confirms: apply_async returns once the broker has the message.
+        return url, use_ssl, {"confirm_publish": True}
+    port = cfg.integer("BROKER_PORT", "6379")
+    url = f"{scheme}://{credentials}@{host}:{port}/{cfg.integer('BROKER_DB', '0')}"
+    use_ssl = (
+        {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": ca or None}
+        if scheme == "rediss"
+        else False
+    )
+    # Every kombu key under the prefix the Redis ACL grants the broker user.
+    options = {
+        "global_keyprefix": cfg.get("BROKER_KEY_PREFIX", "celery:"),
+        "visibility_timeout": cfg.integer("BROKER_VISIBILITY_TIMEOUT", "3600"),
+    }
+    return url, use_ssl, options
+
+
+CELERY_BROKER_URL, CELERY_BROKER_USE_SSL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_url(cfg)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_QUEUES = topology.celery_queues(TOPOLOGY)
+CELERY_TASK_ROUTES = topology.celery_routes(TOPOLOGY)
+CELERY_TASK_DEFAULT_QUEUE = topology.default_queue(TOPOLOGY)
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_TASK_SOFT_TIME_LIMIT = cfg.integer("TASK_SOFT_TIME_LIMIT", "300")
+CELERY_TASK_TIME_LIMIT = cfg.integer("TASK_TIME_LIMIT", "360")
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Application -------------------------------------------------------------------------------
+MAIL_DATA_RATE_LIMIT = cfg.get("MAIL_DATA_RATE_LIMIT", "5/s")
+_lock_ca = cfg.get("LOCK_TLS_CA", "")
+LOCK_REDIS = {
+    "host": cfg.get("LOCK_HOST"),
+    "port": cfg.integer("LOCK_PORT", "6379"),
+    "username": cfg.get("LOCK_USER", "locks"),
+    "password": cfg.secret("LOCK_PASSWORD"),
+    "ssl": bool(_lock_ca),
+    **({"ssl_ca_certs": _lock_ca, "ssl_cert_reqs": "required"} if _lock_ca else {}),
+}
+LOCK_PREFIX = cfg.get("LOCK_PREFIX", "lock:")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": cfg.get("LOG_LEVEL", "INFO")},
+}
