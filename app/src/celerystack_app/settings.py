@@ -136,6 +136,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = None  # no result backend: beat needs no backend_cleanup task
 CELERY_TASK_QUEUES = topology.celery_queues(TOPOLOGY)
 CELERY_TASK_ROUTES = topology.celery_routes(TOPOLOGY)
 CELERY_TASK_DEFAULT_QUEUE = topology.default_queue(TOPOLOGY)

@@ -4,6 +4,7 @@ secrets closed, and able to reach its broker, database and lock store."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import testinfra
@@ -76,18 +77,19 @@ def test_the_secrets_are_readable_by_the_service_user_only():
 
 
 def test_the_application_reaches_database_lock_store_and_broker():
-    code = """
+    event = f"probe-{uuid.uuid4()}"
+    code = f"""
 from celerystack_app.mail.locks import lock_client, acquire, release
 from celerystack_app.mail.models import MailData
 from celerystack_app.mail.tasks import store_mail_data
-created = store_mail_data.apply(kwargs={"event_id": "probe-1", "subject": "probe"}).get()
-again = store_mail_data.apply(kwargs={"event_id": "probe-1", "subject": "probe"}).get()
+created = store_mail_data.apply(kwargs={{"event_id": "{event}", "subject": "probe"}}).get()
+again = store_mail_data.apply(kwargs={{"event_id": "{event}", "subject": "probe"}}).get()
 client = lock_client()
 token = acquire(client, "probe", 30)
 refused = acquire(client, "probe", 30)
 released = release(client, "probe", token)
-result = store_mail_data.apply_async(kwargs={"event_id": "probe-2"})
-print("RESULT", created, again, MailData.objects.filter(event_id="probe-1").count(),
+result = store_mail_data.apply_async(kwargs={{"event_id": "{event}-queued"}})
+print("RESULT", created, again, MailData.objects.filter(event_id="{event}").count(),
       bool(token), refused, released)
 """
     result = django_shell(code)
