@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,16 @@ def ansible_log() -> str:
     """Everything every playbook of this scenario printed so far: molecule's own runs log there
     through the provisioner's ANSIBLE_LOG_PATH, and run_playbook() appends its runs."""
     return Path(_log_path()).read_text(errors="replace")
+
+
+def wait_until(check, seconds: float = 60) -> bool:
+    """Poll `check()` every second until it is true or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(1)
+    return False
 
 
 def scenario_hosts() -> list[str]:

@@ -12,6 +12,7 @@ from celerystack_testlib import (
     assert_required_variables_are_named,
     inventory_vars,
     run_playbook,
+    wait_until,
 )
 from conftest import ENV_FILE, app_host, store_hosts
 
@@ -37,10 +38,9 @@ def test_a_running_beat_picks_up_an_interval_change_without_a_restart():
         "/opt/celerystack/venv/bin/celery -A celerystack_app beat --loglevel INFO"
     )
     try:
-        for _ in range(60):
-            if "Sending due task heartbeat" in host.check_output("journalctl -u cs-test-beat"):
-                break
-            time.sleep(1)
+        assert wait_until(
+            lambda: "Sending due task heartbeat" in host.check_output("journalctl -u cs-test-beat")
+        )
         pid = host.check_output("systemctl show -P MainPID cs-test-beat")
         since = host.check_output("date +%s")
         faster = [dict(SCHEDULES[0], interval={"every": 2, "period": "seconds"}), *SCHEDULES[1:]]
