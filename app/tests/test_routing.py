@@ -20,6 +20,7 @@ def test_tasks_route_to_the_queue_the_topology_names(task, queue):
 def test_celery_declares_queues_exactly_as_the_broker_has_them():
     queues = {q.name: q for q in topology.celery_queues(settings.TOPOLOGY)}
     assert "logstash" not in queues  # raw events: not a Celery queue
+    assert queues["logstash.consumer"].auto_delete  # the raw consumer's own worker queue
     assert queues["email"].queue_arguments == {"x-queue-type": "quorum"}
     assert queues["default"].queue_arguments == {"x-queue-type": "classic"}
     assert (queues["mail_data"].exchange.name, queues["mail_data"].routing_key) == (

@@ -25,6 +25,7 @@ TOPOLOGY = {
             "name": "logstash",
             "raw": True,
             "arguments": {"x-dead-letter-exchange": "logstash.dlx"},
+            "worker": {"concurrency": 1},
         },
         {"name": "mail_data", "routes": ["celerystack_app.mail.tasks.store_mail_data"]},
         {

@@ -3,7 +3,9 @@
 The same document declares the broker (roles/rabbitmq) and one worker service per queue, so a
 queue is named once. Queue entries may carry:
   routes:  task names or glob patterns whose tasks go to this queue;
-  raw:     true for a queue of raw events (not Celery messages), drained by the event consumer;
+  raw:     true for a queue of raw events (not Celery messages), drained by the event consumer
+           of the worker started with `--raw-queue <name>`; that worker's own Celery queue is the
+           private, auto-deleted `<name>.consumer` (no task is routed there);
   worker:  the worker service's settings (read by the deployment, not here).
 """
 
@@ -40,6 +42,11 @@ def celery_queues(topology: dict) -> list[Queue]:
     queues = []
     for spec in topology["queues"]:
         if spec.get("raw"):
+            if spec.get("worker") is not None:
+                private = spec["name"] + ".consumer"
+                queues.append(
+                    Queue(private, Exchange(private), routing_key=private, auto_delete=True)
+                )
             continue
         binding = _binding_of(topology, spec["name"])
         exchange = binding["source"] if binding else spec["name"]
