@@ -11,6 +11,7 @@ import json
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import open_url
+from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import diff_of
 
 
 def connection_argument_spec():
@@ -77,3 +78,19 @@ class ManagementApi:
 
     def delete(self, *parts):
         return self.request("DELETE", self.path(*parts))
+
+
+def converge(module, run, errors):
+    """Run a planning module's `run(module, api)` and exit with its changes and their diff.
+
+    `errors` are the exceptions that mean "refused": the module fails with their message.
+    """
+    try:
+        changes = run(module, ManagementApi(module.params))
+    except (ApiError, *errors) as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(
+        changed=bool(changes),
+        changes=[{k: c[k] for k in ("action", "kind", "name")} for c in changes],
+        diff=diff_of(changes),
+    )

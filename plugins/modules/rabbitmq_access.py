@@ -129,11 +129,9 @@ from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_acce
     user_definition,
 )
 from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_api import (
-    ApiError,
-    ManagementApi,
     connection_argument_spec,
+    converge,
 )
-from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import diff_of
 
 
 def read_current(api):
@@ -214,15 +212,7 @@ def main():
         remove_undeclared_vhosts=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        changes = run(module, ManagementApi(module.params))
-    except (ApiError, AccessError) as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(
-        changed=bool(changes),
-        changes=[{k: c[k] for k in ("action", "kind", "name")} for c in changes],
-        diff=diff_of(changes),
-    )
+    converge(module, run, (AccessError,))
 
 
 if __name__ == "__main__":

@@ -141,14 +141,12 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_api import (
-    ApiError,
-    ManagementApi,
     connection_argument_spec,
+    converge,
 )
 from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import (
     TopologyError,
     binding_key,
-    diff_of,
     normalize_binding,
     plan,
 )
@@ -274,15 +272,7 @@ def main():
         remove_undeclared=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        changes = run(module, ManagementApi(module.params))
-    except (ApiError, TopologyError) as err:
-        module.fail_json(msg=str(err))
-    module.exit_json(
-        changed=bool(changes),
-        changes=[{k: c[k] for k in ("action", "kind", "name")} for c in changes],
-        diff=diff_of(changes),
-    )
+    converge(module, run, (TopologyError,))
 
 
 if __name__ == "__main__":
