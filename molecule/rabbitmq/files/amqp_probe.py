@@ -1,6 +1,6 @@
 """AMQP probe for the rabbitmq scenario. Credentials come from AMQP_USER and AMQP_PASSWORD.
 
-python3 amqp_probe.py [--tls CA] HOST:PORT VHOST login|publish EXCHANGE KEY BODY|get QUEUE
+python3 amqp_probe.py [--tls CA|system] HOST:PORT VHOST login|publish EXCHANGE KEY BODY|get QUEUE
 Prints OK, the body, EMPTY, or the broker's refusal; exits 0 unless the probe itself broke.
 """
 
@@ -17,7 +17,8 @@ def connect(args):
     if args.tls:
         # py-amqp 5.1 takes wrap options, and verifies the certificate and host name with these.
         options["ssl"] = {
-            "ca_certs": args.tls,
+            # "system": the host's default trust store only (which does not hold the test CA).
+            "ca_certs": None if args.tls == "system" else args.tls,
             "cert_reqs": ssl.CERT_REQUIRED,
             "server_hostname": args.address.rsplit(":", 1)[0],
         }
