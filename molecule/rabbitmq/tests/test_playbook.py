@@ -11,7 +11,7 @@ from celerystack_testlib import (
     run_playbook,
     vault_values,
 )
-from conftest import probe
+from conftest import CA, probe
 
 SECRETS = vault_values()
 ROTATED = "r0tated-Te5t-only-8e2a"
@@ -102,6 +102,20 @@ def test_password_rotation_is_an_edit_and_a_run():
     restored = run_playbook(limit="rabbit-plain")
     assert restored.rc == 0, restored.output
     assert authenticates("other", old)
+
+
+def test_mutual_tls_refuses_a_client_without_a_certificate():
+    try:
+        run = run_playbook(
+            extra_vars={"rabbitmq_tls_fail_if_no_peer_cert": True}, limit="rabbit-tls"
+        )
+        assert run.rc == 0, run.output
+        assert probe("rabbit-tls:5671", "/celery", "login", tls=CA).startswith("REFUSED")
+        assert probe("rabbit-tls:5671", "/celery", "login", tls=CA, cert=True) == "OK"
+    finally:
+        restored = run_playbook(limit="rabbit-tls")
+        assert restored.rc == 0, restored.output
+    assert probe("rabbit-tls:5671", "/celery", "login", tls=CA) == "OK"
 
 
 @pytest.mark.last
