@@ -90,8 +90,8 @@ def worker_options(settings):
     return options
 
 
-def celery_worker_services(topology, defaults, only=None):
-    services = []
+def _served(topology, only=None):
+    """(queue, worker settings) of each queue that gets a worker service here."""
     for queue in (topology or {}).get("queues") or []:
         worker = queue.get("worker")
         if queue.get("raw") and worker is None:
@@ -106,6 +106,17 @@ def celery_worker_services(topology, defaults, only=None):
             continue
         if only and queue["name"] not in only:
             continue
+        yield queue, worker
+
+
+def celery_worker_units(topology, only=None):
+    """The worker unit names alone (for the roles that watch the workers, such as monit)."""
+    return [unit_name(queue["name"]) for queue, _worker in _served(topology, only)]
+
+
+def celery_worker_services(topology, defaults, only=None):
+    services = []
+    for queue, worker in _served(topology, only):
         settings = dict(defaults, **worker)
         settings.pop("enabled", None)
         try:
@@ -130,4 +141,7 @@ class FilterModule:
     """Ansible Jinja2 filters."""
 
     def filters(self):
-        return {"celery_worker_services": celery_worker_services}
+        return {
+            "celery_worker_services": celery_worker_services,
+            "celery_worker_units": celery_worker_units,
+        }

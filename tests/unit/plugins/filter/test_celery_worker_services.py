@@ -2,6 +2,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.celerystack.platform.plugins.filter.celery_worker_services import (
     celery_worker_services,
+    celery_worker_units,
 )
 
 DEFAULTS = {
@@ -74,3 +75,19 @@ def test_bad_worker_settings_name_the_queue(worker, message):
     with pytest.raises(AnsibleFilterError) as err:
         celery_worker_services({"queues": [{"name": "q", "worker": worker}]}, DEFAULTS)
     assert str(err.value).startswith(message)
+
+
+def test_units_alone_match_the_services_and_need_no_settings():
+    # A queue whose own limits would not validate against these defaults still has a unit name.
+    slow = {"name": "slow", "worker": {"soft_time_limit": 9000}}
+    topology = {"queues": [*TOPOLOGY["queues"], slow]}
+    assert celery_worker_units(topology) == [
+        "celery-worker-default",
+        "celery-worker-logstash",
+        "celery-worker-mail_data",
+        "celery-worker-slow",
+    ]
+    assert celery_worker_units(TOPOLOGY, ["mail_data"]) == ["celery-worker-mail_data"]
+    assert celery_worker_units(TOPOLOGY) == [
+        s["unit"] for s in celery_worker_services(TOPOLOGY, DEFAULTS)
+    ]

@@ -1,0 +1,120 @@
+"""Controller-side proof for the celery_app role and the beat_schedule module: module cases
+against the live database, a running beat that picks up a change, check mode, bad input, and no
+secret in any output."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from celerystack_testlib import (
+    assert_no_secret_in_log,
+    assert_required_variables_are_named,
+    inventory_vars,
+    run_playbook,
+    wait_until,
+)
+from conftest import ENV_FILE, app_host, django_shell, store_hosts
+
+SCHEDULES = inventory_vars("app")["celery_app_schedules"]
+
+
+def test_check_mode_after_converge_reports_no_change():
+    run = run_playbook(check=True)
+    assert run.rc == 0, run.output
+    assert run.changed() and set(run.changed().values()) == {0}, run.output
+
+
+def test_beat_schedule_cases_against_the_live_database():
+    run = run_playbook("schedule-cases.yml")
+    assert run.rc == 0, run.output
+
+
+def heartbeats() -> int:
+    result = django_shell(
+        "from celerystack_app.mail.models import Heartbeat\n"
+        "print('BEATS', Heartbeat.objects.filter(name='beat').count())"
+    )
+    return int(next(ln for ln in result.stdout.splitlines() if ln.startswith("BEATS")).split()[1])
+
+
+def test_the_beat_service_fires_the_seeded_task_and_takes_a_change_without_a_restart():
+    host = app_host()
+    # The seeded heartbeat (every 60 s) was due when beat started, and a worker ran it.
+    assert wait_until(
+        lambda: "Sending due task heartbeat" in host.check_output("journalctl -u celery-beat")
+    )
+    assert wait_until(lambda: heartbeats() > 0, 60)
+    pid = host.check_output("systemctl show -P MainPID celery-beat")
+    since = host.check_output("date +%s")
+    stored = heartbeats()
+    faster = [dict(SCHEDULES[0], interval={"every": 2, "period": "seconds"}), *SCHEDULES[1:]]
+    run = run_playbook(
+        "../../playbooks/app.yml",
+        extra_vars={**store_hosts(), "celery_app_schedules": faster},
+        limit="app1",
+    )
+    try:
+        assert run.rc == 0, run.output
+        time.sleep(15)
+        journal = host.check_output(f"journalctl -u celery-beat --since @{since}")
+        # Every 60 s before the change; every 2 s after it, from the same beat process, and the
+        # workers ran what it sent.
+        assert journal.count("Sending due task heartbeat") >= 4, journal
+        assert host.check_output("systemctl show -P MainPID celery-beat") == pid
+        assert heartbeats() >= stored + 4
+    finally:
+        restored = run_playbook("../../playbooks/app.yml", extra_vars=store_hosts(), limit="app1")
+        assert restored.rc == 0, restored.output
+
+
+# Each case asks for a real change (the rate limit) next to one bad value: the run must stop
+# before any change, name the variable, and leave the settings as they were.
+BAD_INPUTS = [
+    ({"celery_app_secret_key": "too-short"}, "celery_app_secret_key"),
+    ({"celery_app_broker_scheme": "http"}, "celery_app_broker_scheme"),
+    ({"celery_app_db_host": ""}, "celery_app_db_host"),
+    ({"celery_app_topology": {"vhost": "/celery", "queues": []}}, "celery_app_topology"),
+    ({"celery_app_db_tls_ca": "not a certificate"}, "DB_TLS_CA"),
+]
+
+
+@pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[c[1] for c in BAD_INPUTS])
+def test_bad_input_fails_before_any_change(bad, variable):
+    before = app_host().file(ENV_FILE).content_string
+    run = run_playbook(
+        "../../playbooks/app.yml",
+        extra_vars={**store_hosts(), "celery_app_mail_data_rate_limit": "9/s", **bad},
+        limit="app1",
+    )
+    assert run.rc != 0
+    assert variable in run.output, run.output
+    assert run.recap["app1"]["changed"] == 0, run.output
+    assert app_host().file(ENV_FILE).content_string == before
+
+
+def test_missing_secrets_are_named_by_argument_validation(tmp_path):
+    assert_required_variables_are_named(
+        "celery_app",
+        [
+            "celery_app_secret_key",
+            "celery_app_db_password",
+            "celery_app_db_migration_password",
+            "celery_app_broker_password",
+            "celery_app_lock_password",
+        ],
+        tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "variables"),
+    [("flower", ["flower_basic_auth_password"]), ("monit", ["monit_http_password"])],
+)
+def test_missing_service_secrets_are_named_by_argument_validation(role, variables, tmp_path):
+    assert_required_variables_are_named(role, variables, tmp_path)
+
+
+@pytest.mark.last
+def test_no_secret_reaches_any_playbook_output():
+    assert_no_secret_in_log("celery_app", [], tls_hosts=[])

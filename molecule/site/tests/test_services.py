@@ -1,0 +1,175 @@
+"""The one beat, Flower and monit on the application host: beat refuses a second host, Flower
+answers only with credentials and sees the workers and the queues, monit watches every service
+and restarts a runaway beat, and gives up on one caught in a restart loop."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import urllib.error
+import urllib.request
+
+import pytest
+from celerystack_testlib import inventory_vars, run_playbook, wait_until
+from conftest import app_host
+
+testinfra_hosts = ["app1"]
+FLOWER_PASSWORD = inventory_vars()["vault_flower_password"]
+WORKER_NODES = {f"{queue}@app1" for queue in ("default", "email", "logstash", "mail_data")}
+WATCHED = [
+    "celery-worker-default",
+    "celery-worker-email",
+    "celery-worker-logstash",
+    "celery-worker-mail_data",
+    "celery-beat",
+    "celery-flower",
+]
+
+
+def flower(path: str, password: str | None = None) -> tuple[int, str]:
+    """GET a Flower page from the controller, as a browser on the network would."""
+    address = app_host().check_output("hostname -I").split()[0]
+    request = urllib.request.Request(f"http://{address}:5555{path}")
+    if password is not None:
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (test URL)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def monit_status(service: str) -> str:
+    return app_host().run(f"monit status {service}").stdout
+
+
+def test_beat_runs_once_with_the_database_scheduler():
+    host = app_host()
+    assert host.service("celery-beat").is_running
+    assert host.service("celery-beat").is_enabled
+    beats = host.check_output("pgrep -u celerystack -fc 'celery -A celerystack_app beat'")
+    assert beats == "1"
+    assert "DatabaseScheduler" in host.check_output("journalctl -u celery-beat --no-pager")
+
+
+def test_the_play_refuses_a_beat_group_of_more_than_one_host():
+    host = app_host()
+    unit = host.file("/etc/systemd/system/celery-beat.service").content_string
+    run = run_playbook(
+        "../../playbooks/beat.yml",
+        extra_vars={"celery_beat_group": "all", "celery_beat_loglevel": "DEBUG"},
+        limit="app1",
+    )
+    assert run.rc != 0
+    assert "celery_beat_group 'all' must hold exactly one host" in run.output, run.output
+    assert run.recap["app1"]["changed"] == 0
+    assert host.file("/etc/systemd/system/celery-beat.service").content_string == unit
+
+
+SERVICE_BAD_INPUTS = [
+    ("flower.yml", {"flower_basic_auth_password": "short"}, "flower_basic_auth_password"),
+    ("flower.yml", {"flower_port": 70000}, "flower_port"),
+    ("flower.yml", {"flower_broker_api_url": "rabbit:15672"}, "flower_broker_api_url"),
+    ("monit.yml", {"monit_beat_cpu_limit": "lots"}, "monit_beat_cpu_limit"),
+    ("monit.yml", {"monit_beat_memory_limit": "512 parsecs"}, "monit_beat_memory_limit"),
+    ("monit.yml", {"monit_cycle": 1}, "monit_cycle"),
+    ("beat.yml", {"celery_beat_max_interval": 0}, "celery_beat_max_interval"),
+]
+
+
+@pytest.mark.parametrize(
+    ("playbook", "bad", "variable"), SERVICE_BAD_INPUTS, ids=[c[2] for c in SERVICE_BAD_INPUTS]
+)
+def test_bad_service_input_fails_before_any_change(playbook, bad, variable):
+    host = app_host()
+    watched = ["/etc/monit/monitrc", "/etc/systemd/system/celery-flower.service"]
+    before = {path: host.file(path).content_string for path in watched}
+    run = run_playbook(f"../../playbooks/{playbook}", extra_vars=bad, limit="app1")
+    assert run.rc != 0
+    assert variable in run.output, run.output
+    assert run.recap["app1"]["changed"] == 0, run.output
+    assert {path: host.file(path).content_string for path in watched} == before
+
+
+@pytest.mark.parametrize("path", ["/", "/api/workers", "/api/queues/length", "/metrics"])
+def test_flower_refuses_every_page_without_credentials(path):
+    assert flower(path)[0] == 401
+    assert flower(path, "not-the-password")[0] == 401
+
+
+def test_flower_lists_the_workers_with_credentials():
+    def listed():
+        status, body = flower("/api/workers?refresh=1", FLOWER_PASSWORD)
+        return status == 200 and set(json.loads(body)) >= WORKER_NODES
+
+    assert wait_until(listed, 60), flower("/api/workers?refresh=1", FLOWER_PASSWORD)
+
+
+def test_flower_reads_queue_lengths_from_the_management_api():
+    status, body = flower("/api/queues/length", FLOWER_PASSWORD)
+    assert status == 200, body
+    queues = {q["name"]: q["messages"] for q in json.loads(body)["active_queues"]}
+    assert {"default", "mail_data", "email"} <= set(queues), queues
+
+
+def test_monit_listens_on_localhost_only_and_wants_a_login():
+    host = app_host()
+    listeners = host.check_output("ss -Htlnp | grep monit | awk '{print $4}'").split()
+    assert listeners == ["127.0.0.1:2812"]
+    # Another local user reaches the port but not monit: the interface wants the login.
+    probe = (
+        "import urllib.error, urllib.request\n"
+        "try:\n    urllib.request.urlopen('http://127.0.0.1:2812/')\n"
+        "except urllib.error.HTTPError as error:\n    print(error.code)\n"
+    )
+    seen = host.run(f"runuser -u nobody -- python3 -c {shlex.quote(probe)}")
+    assert seen.stdout.strip() == "401", seen.stdout + seen.stderr
+    assert host.file("/etc/monit/monitrc").mode == 0o600
+
+
+def test_monit_watches_every_service_of_the_host():
+    host = app_host()
+    rules = host.check_output("ls /etc/monit/conf.d").split()
+    assert sorted(rules) == sorted(f"celerystack-{unit}.conf" for unit in WATCHED)
+
+    def all_ok():
+        summary = host.run("monit summary").stdout
+        return all(f"{unit}" in summary for unit in WATCHED) and summary.count(" OK ") >= len(
+            WATCHED
+        )
+
+    assert wait_until(all_ok, 60), host.run("monit summary").stdout
+    for unit in WATCHED:
+        assert "monitoring status           Monitored" in monit_status(unit), unit
+
+
+@pytest.mark.last
+def test_monit_restarts_a_runaway_beat_and_gives_up_on_a_restart_loop():
+    """Beat is made to exceed its memory limit (the limit is lowered below what beat uses); monit
+    restarts it through systemd, and after the guard's number of restarts it stops trying."""
+    host = app_host()
+    pid = host.check_output("systemctl show -P MainPID celery-beat")
+    lowered = run_playbook(
+        "../../playbooks/monit.yml",
+        extra_vars={"monit_beat_memory_limit": "1 MB", "monit_limit_cycles": 1},
+        limit="app1",
+    )
+    try:
+        assert lowered.rc == 0, lowered.output
+        assert wait_until(
+            lambda: host.check_output("systemctl show -P MainPID celery-beat") not in (pid, "0"),
+            60,
+        ), host.check_output("journalctl -u monit --no-pager | tail -20")
+        assert "totalmem" in host.check_output("journalctl -u monit --no-pager")
+        # The restart-loop guard: beat keeps exceeding, monit gives up and unmonitors it.
+        assert wait_until(lambda: "Not monitored" in monit_status("celery-beat"), 180), (
+            monit_status("celery-beat")
+        )
+        assert host.service("celery-beat").is_running  # systemd still runs it
+    finally:
+        restored = run_playbook("../../playbooks/monit.yml", limit="app1")
+        assert restored.rc == 0, restored.output
+        host.run("monit monitor celery-beat")
+    assert wait_until(lambda: "status                      OK" in monit_status("celery-beat"), 60)
