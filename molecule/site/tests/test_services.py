@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import urllib.error
 import urllib.request
@@ -93,10 +94,19 @@ def test_bad_service_input_fails_before_any_change(playbook, bad, variable):
     assert {path: host.file(path).content_string for path in watched} == before
 
 
-@pytest.mark.parametrize("path", ["/", "/api/workers", "/api/queues/length", "/metrics"])
+@pytest.mark.parametrize("path", ["/", "/workers", "/broker", "/api/workers", "/api/queues/length"])
 def test_flower_refuses_every_page_without_credentials(path):
     assert flower(path)[0] == 401
     assert flower(path, "not-the-password")[0] == 401
+
+
+def test_only_flowers_probes_answer_without_credentials():
+    # Flower keeps /healthcheck (load balancers) and /metrics (Prometheus) open by design; they
+    # show counts per task name and worker, no task arguments or results (docs/operations.md).
+    assert flower("/healthcheck")[0] == 200
+    status, body = flower("/metrics")
+    assert status == 200
+    assert "python_info" in body, body[:300]
 
 
 def test_flower_lists_the_workers_with_credentials():
@@ -142,7 +152,7 @@ def test_monit_watches_every_service_of_the_host():
 
     assert wait_until(all_ok, 60), host.run("monit summary").stdout
     for unit in WATCHED:
-        assert "monitoring status           Monitored" in monit_status(unit), unit
+        assert re.search(r"monitoring status\s+Monitored", monit_status(unit)), unit
 
 
 @pytest.mark.last
@@ -162,14 +172,23 @@ def test_monit_restarts_a_runaway_beat_and_gives_up_on_a_restart_loop():
             lambda: host.check_output("systemctl show -P MainPID celery-beat") not in (pid, "0"),
             60,
         ), host.check_output("journalctl -u monit --no-pager | tail -20")
-        assert "totalmem" in host.check_output("journalctl -u monit --no-pager")
+        assert "total mem amount" in host.check_output("journalctl -u monit --no-pager")
         # The restart-loop guard: beat keeps exceeding, monit gives up and unmonitors it.
-        assert wait_until(lambda: "Not monitored" in monit_status("celery-beat"), 180), (
-            monit_status("celery-beat")
+        given_up = re.compile(r"monitoring status\s+Not monitored")
+        assert wait_until(lambda: given_up.search(monit_status("celery-beat")), 180), monit_status(
+            "celery-beat"
         )
         assert host.service("celery-beat").is_running  # systemd still runs it
     finally:
         restored = run_playbook("../../playbooks/monit.yml", limit="app1")
-        assert restored.rc == 0, restored.output
-        host.run("monit monitor celery-beat")
-    assert wait_until(lambda: "status                      OK" in monit_status("celery-beat"), 60)
+    assert restored.rc == 0, restored.output
+
+    # What the person on call does once the cause is fixed. monit reloads asynchronously and keeps
+    # "Not monitored" across a reload, so ask until the reloaded daemon has taken it.
+    def watched_again():
+        status = monit_status("celery-beat")
+        if re.search(r"monitoring status\s+Not monitored", status):
+            host.run("monit monitor celery-beat")
+        return re.search(r"\n  status\s+OK", status)
+
+    assert wait_until(watched_again, 90), monit_status("celery-beat")
