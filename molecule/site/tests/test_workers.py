@@ -126,12 +126,13 @@ def test_a_malformed_event_is_dead_lettered_with_its_reason():
     assert message["properties"]["headers"]["x-celerystack-reason"].startswith("body is not JSON")
 
 
-def test_units_are_hardened_to_the_target_exposure():
+def test_units_are_hardened_to_the_target_exposure(capsys):
     host = app_host()
     for unit in SERVICES:
         line = host.check_output(f"systemd-analyze security {unit}.service --no-pager | tail -1")
-        print(line)
         exposure = float(line.split("level for")[1].split(":")[1].split()[0])
+        with capsys.disabled():  # the figures belong in the test output
+            print(f"\nsystemd-analyze security: {line.strip()}")
         assert exposure <= 3.0, line
 
 
@@ -192,27 +193,35 @@ def completion(key: str) -> tuple[int, bool]:
     return int(attempts), done == "True"
 
 
+def started_long_running(seconds: int) -> str:
+    """Send a long task to the default queue; returns its key once its first attempt runs."""
+    key = f"long-{uuid.uuid4().hex[:8]}"
+    send_long_running(key, seconds)
+    assert wait_until(lambda: completion(key)[0] == 1, 60), completion(key)
+    return key
+
+
+def main_pid(unit: str) -> str:
+    return app_host().check_output(f"systemctl show -P MainPID {unit}")
+
+
 def test_a_worker_child_killed_mid_task_gets_the_task_again_and_it_completes():
     host = app_host()
-    key = f"kill-{uuid.uuid4().hex[:8]}"
-    send_long_running(key, 20)
-    assert wait_until(lambda: completion(key)[0] == 1, 60), completion(key)
-    main = host.check_output("systemctl show -P MainPID celery-worker-default")
+    key = started_long_running(20)
+    main = main_pid("celery-worker-default")
     children = host.check_output(f"pgrep -P {main}").split()
     assert children
     host.check_output(f"kill -9 {' '.join(children)}")
     # acks_late + reject_on_worker_lost: the message goes back to the queue, runs again, and the
     # idempotent task completes once.
     assert wait_until(lambda: completion(key) == (2, True), 120), completion(key)
-    assert host.check_output("systemctl show -P MainPID celery-worker-default") == main
+    assert main_pid("celery-worker-default") == main
 
 
 def test_a_restart_during_a_task_is_a_warm_shutdown_and_the_task_completes():
     host = app_host()
-    key = f"restart-{uuid.uuid4().hex[:8]}"
-    send_long_running(key, 15)
-    assert wait_until(lambda: completion(key)[0] == 1, 60), completion(key)
-    before = host.check_output("systemctl show -P MainPID celery-worker-default")
+    key = started_long_running(15)
+    before = main_pid("celery-worker-default")
     since = host.check_output("date +%s")
     host.check_output("systemctl restart celery-worker-default")
     # The stop waited for the running task: when `systemctl restart` returns, the task has
@@ -221,7 +230,7 @@ def test_a_restart_during_a_task_is_a_warm_shutdown_and_the_task_completes():
     journal = host.check_output(f"journalctl -u celery-worker-default --since @{since}")
     assert "SIGKILL" not in journal and "Killing" not in journal, journal
     assert host.service("celery-worker-default").is_running
-    assert host.check_output("systemctl show -P MainPID celery-worker-default") != before
+    assert main_pid("celery-worker-default") != before
 
 
 @pytest.mark.last
