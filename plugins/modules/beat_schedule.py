@@ -138,8 +138,10 @@ changes:
     - {action: delete, name: old report}
 """
 
+import inspect
 import json
 import pkgutil
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.celerystack.platform.plugins.module_utils.beat_schedule import diff_of
@@ -158,13 +160,22 @@ def read_environment_file(path):
     return environment
 
 
+def core_source():
+    """The source of the module's core, which runs in the application's interpreter. Ansible's
+    module zip serves it as package data; loaders without get_data (Mitogen's) through inspect."""
+    data = pkgutil.get_data(CORE, "beat_schedule.py")
+    if data is not None:
+        return data.decode("utf-8")
+    return inspect.getsource(sys.modules[CORE + ".beat_schedule"])
+
+
 def run(module):
     params = module.params
     environment = {"DJANGO_SETTINGS_MODULE": params["settings"], "PYTHONDONTWRITEBYTECODE": "1"}
     if params["environment_file"]:
         environment.update(read_environment_file(params["environment_file"]))
     environment.update(params["environment"])
-    source = pkgutil.get_data(CORE, "beat_schedule.py").decode("utf-8")
+    source = core_source()
     command = [params["python"], "-c", source + "\nrun_from_stdin()\n"]
     if params["run_as"]:
         command = ["runuser", "-u", params["run_as"], "--", *command]
