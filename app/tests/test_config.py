@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 from celerystack_app.config import Config, parse_secrets
 from django.core.exceptions import ImproperlyConfigured
+from plugin_topology import projection
 
 
 def test_secrets_file_lines():
@@ -44,7 +46,7 @@ def test_unreadable_secrets_file_is_named(tmp_path):
 def test_production_settings_refuse_to_start_without_a_required_setting(tmp_path):
     """The real settings module, in a fresh interpreter, with the database host left out."""
     topology = tmp_path / "topology.json"
-    topology.write_text('{"queues": [{"name": "default"}]}')
+    topology.write_text(json.dumps(projection({"vhost": "/", "queues": [{"name": "default"}]})))
     secrets = tmp_path / "secrets"
     secrets.write_text("DJANGO_SECRET_KEY=k\nDB_PASSWORD=p\nBROKER_PASSWORD=b\nLOCK_PASSWORD=l\n")
     env = {

@@ -1,6 +1,11 @@
-"""Settings for the unit tests: SQLite in memory, Celery eager, an inline topology."""
+"""Settings for the unit tests: SQLite in memory, Celery eager, an inline topology.
+
+The topology is written as an inventory writes it and resolved by the collection's own code
+(plugin_topology), exactly as the deployment resolves it into topology.json.
+"""
 
 from celerystack_app import topology
+from plugin_topology import projection
 
 SECRET_KEY = "unit-tests-only"  # noqa: S105
 USE_TZ = True
@@ -16,7 +21,7 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "celerystack@localhost"
 
-TOPOLOGY = {
+SOURCE_TOPOLOGY = {
     "vhost": "/celery",
     "exchanges": [{"name": "logstash"}, {"name": "logstash.dlx", "type": "fanout"}],
     "queues": [
@@ -28,17 +33,13 @@ TOPOLOGY = {
             "worker": {"concurrency": 1},
         },
         {"name": "mail_data", "routes": ["celerystack_app.mail.tasks.store_mail_data"]},
-        {
-            "name": "email",
-            "arguments": {"x-queue-type": "quorum"},
-            "routes": ["celerystack_app.mail.tasks.send_*"],
-        },
+        {"name": "email", "type": "quorum", "routes": ["celerystack_app.mail.tasks.send_*"]},
     ],
     "bindings": [
         {"source": "logstash", "destination": "logstash", "routing_key": "logstash"},
-        {"source": "mail_data", "destination": "mail_data", "routing_key": "mail_data"},
     ],
 }
+TOPOLOGY = projection(SOURCE_TOPOLOGY)
 CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

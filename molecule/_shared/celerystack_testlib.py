@@ -50,9 +50,14 @@ def scenario_dir() -> Path:
 
 
 def inventory_vars(group: str = "all") -> dict:
-    """The scenario's group variables as written (untemplated)."""
-    path = scenario_dir() / "inventory" / "group_vars" / f"{group}.yml"
-    return yaml.safe_load(path.read_text()) or {}
+    """The scenario's group variables as written (untemplated): group_vars/<group>.yml, or
+    every file of group_vars/<group>/ (where a scenario links a shared file, the topology)."""
+    path = scenario_dir() / "inventory" / "group_vars" / group
+    files = sorted(path.glob("*.yml")) if path.is_dir() else [path.with_suffix(".yml")]
+    found = {}
+    for file in files:
+        found.update(yaml.safe_load(file.read_text()) or {})
+    return found
 
 
 def vault_values(group: str = "all") -> dict[str, str]:

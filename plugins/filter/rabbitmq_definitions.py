@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleFilterError
+from ansible_collections.celerystack.platform.plugins.module_utils import topology as core
 from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_access import (
     normalize_user,
     user_definition,
 )
-from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import (
-    GROUPS,
-    declared,
-)
+from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import GROUPS
 
 DOCUMENTATION = """
 name: rabbitmq_definitions
@@ -22,8 +21,9 @@ description:
   - Returns the document RabbitMQ imports at boot (C(definitions.local.path)), so a node whose
     store was wiped comes back with its vhosts, users, permissions, exchanges, queues, bindings
     and policies.
-  - Objects get the same defaults as in M(celerystack.platform.rabbitmq_topology), and users the
-    same password hashes as in M(celerystack.platform.rabbitmq_access), so the file and the live
+  - Objects are what the C(celerystack.platform.topology_broker) filter derives (the same
+    defaults as in M(celerystack.platform.rabbitmq_topology)), and users get the same password
+    hashes as in M(celerystack.platform.rabbitmq_access), so the file and the live
     broker agree. Keys that the broker does not know (such as worker settings) are ignored.
 options:
   _input:
@@ -64,7 +64,10 @@ def rabbitmq_definitions(topologies, users=None, vhosts=None):
     doc.update((group, []) for _kind, group in GROUPS)
     names = list(vhosts or [])
     for topology in topologies or []:
-        objects = declared(topology)
+        try:
+            objects = core.broker(topology)
+        except core.TopologyInvalid as err:
+            raise AnsibleFilterError("\n".join(err.errors)) from err
         if objects["vhost"] not in names:
             names.append(objects["vhost"])
         for _kind, group in GROUPS:

@@ -74,14 +74,18 @@ def test_amqps_verifies_the_server_against_the_ca():
     assert "ConnectionRefused" in probe("rabbit-tls:5672", "/celery", "login")
 
 
-def test_queue_types_and_arguments_are_as_declared():
+def list_queues(vhost):
     listed = json.loads(
         host("rabbit-plain").check_output(
-            "rabbitmqctl -q list_queues -p /celery name type arguments --formatter json"
+            f"rabbitmqctl -q list_queues -p {vhost} name type arguments --formatter json"
         )
     )
-    queues = {q["name"]: (q["type"], {a[0]: a[2] for a in q["arguments"]}) for q in listed}
-    assert queues["email"] == ("quorum", {"x-queue-type": "quorum"})
+    return {q["name"]: (q["type"], {a[0]: a[2] for a in q["arguments"]}) for q in listed}
+
+
+def test_queue_types_and_arguments_are_as_declared():
+    assert list_queues("/other")["email"] == ("quorum", {"x-queue-type": "quorum"})
+    queues = list_queues("/celery")
     assert queues["logstash"] == (
         "classic",
         {"x-queue-type": "classic", "x-dead-letter-exchange": "logstash.dlx"},
@@ -114,7 +118,7 @@ def test_a_wiped_node_comes_back_with_users_queues_and_bindings(host):
     users = host.check_output("rabbitmqctl -q list_users")
     assert "celery" in users and "guest" not in users
     policies = host.check_output("rabbitmqctl -q list_policies -p /celery")
-    assert "celery-event-queues-expire" in policies
+    assert "celery-transient-queues-expire" in policies
     broker, tls = BROKERS[name]
     event = '{"id": "after-wipe"}'
     assert probe(broker, "/celery", "publish", "logstash", "logstash", event, tls=tls) == "OK"

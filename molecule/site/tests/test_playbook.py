@@ -74,7 +74,7 @@ BAD_INPUTS = [
     ({"celery_app_secret_key": "too-short"}, "celery_app_secret_key"),
     ({"celery_app_broker_scheme": "http"}, "celery_app_broker_scheme"),
     ({"celery_app_db_host": ""}, "celery_app_db_host"),
-    ({"celery_app_topology": {"vhost": "/celery", "queues": []}}, "celery_app_topology"),
+    ({"celerystack_topology": {"vhost": "/celery", "queues": []}}, "celerystack_topology.queues"),
     ({"celery_app_db_tls_ca": "not a certificate"}, "DB_TLS_CA"),
 ]
 

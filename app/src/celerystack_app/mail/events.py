@@ -92,7 +92,7 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         if not self.raw_queue:
             return []
         spec = topology.raw_queue(settings.TOPOLOGY, self.raw_queue)
-        self.dead_letter_exchange = (spec.get("arguments") or {}).get("x-dead-letter-exchange")
+        self.dead_letter_exchange = spec["dead_letter_exchange"]
         self.channel = channel
         queue = Queue(self.raw_queue, no_declare=True)  # the broker's topology declares it
         return [
@@ -100,7 +100,7 @@ class EventConsumerStep(bootsteps.ConsumerStep):
                 channel,
                 queues=[queue],
                 on_message=self.on_message,
-                prefetch_count=int(spec.get("worker", {}).get("prefetch", 10)),
+                prefetch_count=spec["prefetch"],
             )
         ]
 

@@ -1,5 +1,5 @@
-from ansible_collections.celerystack.platform.plugins.filter.rabbitmq_declared import (
-    rabbitmq_declared,
+from ansible_collections.celerystack.platform.plugins.filter.celery_services import (
+    topology_broker,
 )
 from ansible_collections.celerystack.platform.plugins.filter.rabbitmq_definitions import (
     rabbitmq_definitions,
@@ -18,7 +18,7 @@ TOPOLOGY = {
 
 
 def test_declared_keeps_broker_attributes_with_the_module_defaults():
-    declared = rabbitmq_declared(TOPOLOGY)
+    declared = topology_broker(TOPOLOGY)
     assert declared["queues"] == [
         {
             "name": "logstash",

@@ -1,0 +1,139 @@
+"""One topology, one derivation, every input checked first: proven through site.yml itself on
+the converged stack (the scenario's topology is the sandbox's file, Celery queues named only)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import testinfra
+from celerystack_testlib import inventory_vars, run_playbook
+from conftest import app_host
+
+TOPOLOGY = inventory_vars()["celerystack_topology"]
+WORKERS = [f"celery-worker-{q}" for q in ("default", "mail_data", "email", "logstash")]
+SERVICES = [*WORKERS, "celery-beat", "celery-flower", "monit"]
+STORES = {"app-broker": "rabbitmq-server", "app-cache": "redis-server", "app-db": "mariadb"}
+
+
+def main_pids() -> dict[str, str]:
+    host = app_host()
+    return {unit: host.check_output(f"systemctl show -P MainPID {unit}") for unit in SERVICES}
+
+
+def queue_index(name: str) -> int:
+    return next(i for i, q in enumerate(TOPOLOGY["queues"]) if q["name"] == name)
+
+
+def topology_with(queue: str, **fields) -> dict:
+    topology = copy.deepcopy(TOPOLOGY)
+    topology["queues"][queue_index(queue)].update(fields)
+    return topology
+
+
+def test_the_topology_names_its_celery_queues_only():
+    # No exchange and no binding is written for a Celery queue: they are derived.
+    celery_queues = {q["name"] for q in TOPOLOGY["queues"] if not q.get("raw")}
+    assert celery_queues == {"default", "mail_data", "email"}
+    declared = {e["name"] for e in TOPOLOGY["exchanges"]}
+    assert not declared & celery_queues
+    assert not {b["destination"] for b in TOPOLOGY["bindings"]} & celery_queues
+    bindings = testinfra.get_host("podman://app-broker").check_output(
+        "rabbitmqctl -q list_bindings -p /celery source_name destination_name routing_key"
+    )
+    for queue in celery_queues:
+        assert f"{queue}\t{queue}\t{queue}" in bindings, bindings
+
+
+def test_tuning_one_queue_restarts_that_queue_alone():
+    before = main_pids()
+    tuned = topology_with("mail_data", worker={"autoscale": "3,1"})
+    run = run_playbook(extra_vars={"celerystack_topology": tuned})
+    try:
+        assert run.rc == 0, run.output
+        after = main_pids()
+        assert after["celery-worker-mail_data"] != before["celery-worker-mail_data"]
+        unchanged = {u: p for u, p in after.items() if u != "celery-worker-mail_data"}
+        assert unchanged == {u: p for u, p in before.items() if u != "celery-worker-mail_data"}
+        unit = app_host().file("/etc/systemd/system/celery-worker-mail_data.service")
+        assert "--autoscale=3,1" in unit.content_string
+        # Nothing but app1 changed (its unit, the reload, the restart).
+        assert {h for h, c in run.changed().items() if c} == {"app1"}, run.output
+    finally:
+        restored = run_playbook()
+        assert restored.rc == 0, restored.output
+
+
+def raw_route() -> dict:
+    return topology_with("logstash", routes=["celerystack_app.mail.tasks.heartbeat"])
+
+
+def twice() -> dict:
+    topology = copy.deepcopy(TOPOLOGY)
+    topology["queues"].append({"name": "email"})
+    return topology
+
+
+def unbound() -> dict:
+    topology = copy.deepcopy(TOPOLOGY)
+    topology["bindings"].append({"source": "logstash", "destination": "nowhere"})
+    return topology
+
+
+# One bad value each, through the whole site.yml on the converged stack: the run must end in the
+# first play with changed=0 on every host, name the variable or field path, and leave every
+# service running.
+Q = "celerystack_topology.queues"
+BAD = [
+    ({"celerystack_topology": twice()}, f"{Q}[5].name: queue declared twice"),
+    (
+        {"celerystack_topology": topology_with("mail_data", worker={"autoscale": "1,4"})},
+        f"{Q}[{queue_index('mail_data')}].worker.autoscale",
+    ),
+    (
+        {"celerystack_topology": topology_with("default", worker={"concurrency": "many"})},
+        f"{Q}[0].worker.concurrency: must be an integer from 1 to 1000, got 'many'",
+    ),
+    (
+        {"celerystack_topology": topology_with("email", worker={"concurrency": -2})},
+        f"{Q}[{queue_index('email')}].worker.concurrency: must be an integer from 1 to 1000, "
+        "got -2",
+    ),
+    (
+        {"celerystack_topology": topology_with("default", worker={"soft_time_limit": 900})},
+        f"{Q}[0].worker.soft_time_limit",
+    ),
+    (
+        {"celerystack_topology": topology_with("default", worker={"concurency": 4})},
+        f"{Q}[0].worker: unknown keys ['concurency']",
+    ),
+    ({"celerystack_topology": raw_route()}, f"{Q}[{queue_index('logstash')}].routes"),
+    (
+        {"celerystack_topology": topology_with("email", name="e mail")},
+        f"{Q}[{queue_index('email')}].name",
+    ),
+    ({"celerystack_topology": unbound()}, "celerystack_topology.bindings[2].destination"),
+    ({"celery_app_mail_data_rate_limit": "fast"}, "celery_app_mail_data_rate_limit"),
+    ({"celery_app_broker_scheme": "http"}, "celery_app_broker_scheme"),
+    ({"celery_worker_defaults": {"concurrency": 0}}, "celery_worker_defaults"),
+    ({"celery_worker_queues": ["nope"]}, "celery_worker_queues"),
+    ({"celery_beat_max_interval": 0}, "celery_beat_max_interval"),
+    ({"flower_port": 70000}, "flower_port"),
+    ({"monit_cycle": 1}, "monit_cycle"),
+    ({"rabbitmq_amqp_port": 0}, "rabbitmq_amqp_port"),
+    ({"redis_port": "six"}, "redis_port"),
+    ({"mariadb_bind_addresses": ["db.example.org"]}, "mariadb_bind_addresses"),
+]
+
+
+@pytest.mark.parametrize(("bad", "named"), BAD, ids=[named for _bad, named in BAD])
+def test_a_bad_value_anywhere_changes_nothing_anywhere(bad, named):
+    before = main_pids()
+    run = run_playbook(extra_vars=bad)
+    assert run.rc != 0
+    assert named in run.output, run.output
+    assert run.recap and set(run.changed().values()) == {0}, run.output
+    assert "TASK [celerystack.platform.rabbitmq : Install" not in run.output
+    assert main_pids() == before
+    for host, unit in STORES.items():
+        assert testinfra.get_host(f"podman://{host}").service(unit).is_running

@@ -1,0 +1,660 @@
+# Copyright: Celerystack engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The platform's topology (`celerystack_topology`): checked once, resolved once.
+
+Everything that reads the topology reads one of the projections computed here, so a rule such
+as "a Celery queue has a direct exchange named like it" exists in one place:
+
+- `errors()` checks every field and returns messages that name the field's path;
+- `broker()` is what RabbitMQ declares (derived exchanges and bindings included);
+- `application()` is what the Celery application routes by (the file the celery_app role
+  writes; no worker settings, so tuning a worker never touches the application);
+- `worker_services()` and `services()` are the service catalogue: unit names, PID and log
+  files and `celery worker` options of workers, beat and Flower, for systemd units, monit and
+  Flower's expected workers.
+
+Pure Python with no Ansible import: the filters, the application's tests and the unit tests
+load it as it is.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import re
+
+try:  # the application's tests load this file on its own, outside the collection
+    from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import (
+        declared as _declared,
+    )
+except ImportError:  # pragma: no cover - exercised by the application's tests
+    _declared = None
+
+TOPOLOGY_KEYS = ("vhost", "default_queue", "queues", "exchanges", "bindings", "policies")
+QUEUE_KEYS = (
+    "name",
+    "raw",
+    "routes",
+    "worker",
+    "type",
+    "arguments",
+    "durable",
+    "auto_delete",
+    "exchange",
+    "routing_key",
+    "prefetch",
+)
+EXCHANGE_KEYS = ("name", "type", "durable", "auto_delete", "internal", "arguments")
+BINDING_KEYS = ("source", "destination", "destination_type", "routing_key", "arguments")
+POLICY_KEYS = ("name", "pattern", "apply_to", "apply-to", "priority", "definition")
+WORKER_KEYS = (
+    "enabled",
+    "concurrency",
+    "autoscale",
+    "optimization",
+    "max_tasks_per_child",
+    "prefetch_multiplier",
+    "soft_time_limit",
+    "time_limit",
+    "loglevel",
+)
+EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
+QUEUE_TYPES = ("classic", "quorum")
+POLICY_APPLY_TO = ("all", "queues", "exchanges", "classic_queues", "quorum_queues", "streams")
+LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+OPTIMIZATIONS = ("fair", "default", "")
+
+# Queue and exchange names become systemd unit names, file names and monit check names: keep
+# them to characters that are safe in all three. `amq.` names belong to the broker.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+RESERVED_PREFIX = "amq."
+# A raw queue's worker consumes a private Celery queue of this name (celery_app, events.py).
+CONSUMER_SUFFIX = ".consumer"
+DEFAULT_PREFETCH = 10
+
+UNIT_PREFIX = "celery-worker-"
+BEAT_UNIT = "celery-beat"
+FLOWER_UNIT = "celery-flower"
+RUN_DIR = "/run"
+LOG_DIR = "/var/log/celery"
+
+
+class TopologyInvalid(ValueError):
+    """The topology (or the worker defaults) cannot be used; `errors` lists every problem."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(TopologyInvalid, self).__init__("; ".join(self.errors))
+
+
+# --- checking ---------------------------------------------------------------------------------
+
+
+def _integer(value):
+    """An int from an int or a string of digits (Jinja renders numbers as text); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r"^-?[0-9]+$", value.strip()):
+        return int(value)
+    return None
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "false", "no"):
+        return value.lower() in ("true", "yes")
+    return None
+
+
+class _Checker:
+    def __init__(self, name):
+        self.name = name
+        self.found = []
+
+    def error(self, path, message, value=None, show=True):
+        text = "%s%s: %s" % (self.name, path, message)
+        if show:
+            text += ", got %r" % (value,)
+        self.found.append(text)
+
+    def mapping(self, path, value, keys):
+        if not isinstance(value, dict):
+            self.error(path, "must be a mapping", value)
+            return False
+        unknown = sorted(str(k) for k in value if k not in keys)
+        if unknown:
+            self.error(path, "unknown keys %s (known: %s)" % (unknown, ", ".join(keys)), show=False)
+        return True
+
+    def sequence(self, path, value):
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(path, "must be a list", value)
+            return []
+        return value
+
+    def name_field(self, path, value, what):
+        if not isinstance(value, str) or not NAME.match(value):
+            self.error(
+                path,
+                "%s name must be 1 to 200 letters, digits or '_.:-', starting with a letter or "
+                "digit" % what,
+                value,
+            )
+            return False
+        if value.startswith(RESERVED_PREFIX):
+            self.error(path, "names starting with 'amq.' are reserved by RabbitMQ", value)
+            return False
+        return True
+
+    def integer(self, path, value, low=None, high=None):
+        number = _integer(value)
+        bounds = ""
+        if low is not None and high is not None:
+            bounds = " from %d to %d" % (low, high)
+        elif low is not None:
+            bounds = " >= %d" % low
+        if (
+            number is None
+            or (low is not None and number < low)
+            or (high is not None and number > high)
+        ):
+            self.error(path, "must be an integer%s" % bounds, value)
+            return None
+        return number
+
+    def boolean(self, path, value):
+        if _boolean(value) is None:
+            self.error(path, "must be true or false", value)
+
+    def choice(self, path, value, choices):
+        if value not in choices:
+            self.error(path, "must be one of %s" % ", ".join(repr(c) for c in choices), value)
+            return False
+        return True
+
+    def arguments(self, path, value):
+        if value is not None and not isinstance(value, dict):
+            self.error(path, "must be a mapping of x-arguments", value)
+
+
+def errors(
+    topology, worker_defaults=None, name="celerystack_topology", defaults_name=None, celery=True
+):
+    """Every problem of the topology, each naming its path; [] when it can be used.
+
+    With `worker_defaults`, every queue's resolved worker settings are checked too (a bad
+    default is reported once, under `defaults_name`). `celery=False` checks a topology that only
+    a broker declares (another vhost of rabbitmq_topologies): it needs no default queue.
+    """
+    check = _Checker(name)
+    if not check.mapping("", topology, TOPOLOGY_KEYS):
+        return check.found
+    vhost = topology.get("vhost")
+    if not isinstance(vhost, str) or not vhost or not vhost.isprintable():
+        check.error(".vhost", "must be a non-empty vhost name such as /celery", vhost)
+    queues = check.sequence(".queues", topology.get("queues"))
+    if not queues:
+        check.error(".queues", "must declare at least one queue", show=False)
+    exchanges = check.sequence(".exchanges", topology.get("exchanges"))
+    bindings = check.sequence(".bindings", topology.get("bindings"))
+    policies = check.sequence(".policies", topology.get("policies"))
+
+    exchange_names = set()
+    for index, spec in enumerate(exchanges):
+        path = ".exchanges[%d]" % index
+        if not check.mapping(path, spec, EXCHANGE_KEYS):
+            continue
+        if check.name_field(path + ".name", spec.get("name"), "an exchange"):
+            if spec["name"] in exchange_names:
+                check.error(path + ".name", "exchange declared twice", spec["name"])
+            exchange_names.add(spec["name"])
+        if "type" in spec:
+            check.choice(path + ".type", spec["type"], EXCHANGE_TYPES)
+        for flag in ("durable", "auto_delete", "internal"):
+            if flag in spec:
+                check.boolean(path + "." + flag, spec[flag])
+        check.arguments(path + ".arguments", spec.get("arguments"))
+
+    queue_names, raw_names, units, routes = {}, set(), {}, {}
+    for index, spec in enumerate(queues):
+        path = ".queues[%d]" % index
+        if not check.mapping(path, spec, QUEUE_KEYS):
+            continue
+        queue = spec.get("name")
+        if check.name_field(path + ".name", queue, "a queue"):
+            if queue in queue_names:
+                check.error(
+                    path + ".name",
+                    "queue declared twice (also queues[%d])" % queue_names[queue],
+                    queue,
+                )
+            queue_names.setdefault(queue, index)
+            unit = unit_name(queue)
+            if unit in units and units[unit] != queue:
+                check.error(
+                    path + ".name",
+                    "gives the same service name %s as queue %r" % (unit, units[unit]),
+                    queue,
+                )
+            units.setdefault(unit, queue)
+        raw = spec.get("raw", False)
+        if "raw" in spec:
+            check.boolean(path + ".raw", raw)
+        raw = _boolean(raw) is True
+        if raw and isinstance(queue, str):
+            raw_names.add(queue)
+        if "type" in spec:
+            check.choice(path + ".type", spec["type"], QUEUE_TYPES)
+        arguments = spec.get("arguments")
+        check.arguments(path + ".arguments", arguments)
+        if isinstance(arguments, dict) and "x-queue-type" in arguments:
+            check.choice(path + ".arguments.x-queue-type", arguments["x-queue-type"], QUEUE_TYPES)
+            if "type" in spec and spec["type"] != arguments["x-queue-type"]:
+                check.error(
+                    path + ".type",
+                    "contradicts arguments.x-queue-type %r" % arguments["x-queue-type"],
+                    spec["type"],
+                )
+        for flag in ("durable", "auto_delete"):
+            if flag in spec:
+                check.boolean(path + "." + flag, spec[flag])
+        if raw:
+            for key in ("routes", "exchange", "routing_key"):
+                if key in spec:
+                    check.error(
+                        path + "." + key,
+                        "a raw queue carries events, not Celery tasks: declare its exchange and "
+                        "binding explicitly, and route no task to it",
+                        show=False,
+                    )
+            if "prefetch" in spec:
+                check.integer(path + ".prefetch", spec["prefetch"], 1, 65535)
+        else:
+            if "prefetch" in spec:
+                check.error(
+                    path + ".prefetch",
+                    "only raw queues have an event-consumer prefetch; a Celery queue's is "
+                    "worker.prefetch_multiplier",
+                    show=False,
+                )
+            if "exchange" in spec:
+                check.name_field(path + ".exchange", spec["exchange"], "an exchange")
+            if "routing_key" in spec and not isinstance(spec["routing_key"], str):
+                check.error(path + ".routing_key", "must be a string", spec["routing_key"])
+        for rindex, pattern in enumerate(check.sequence(path + ".routes", spec.get("routes"))):
+            rpath = "%s.routes[%d]" % (path, rindex)
+            if not isinstance(pattern, str) or not pattern.strip():
+                check.error(rpath, "must be a task name or glob pattern", pattern)
+            elif pattern in routes:
+                check.error(
+                    rpath, "task route also declared for queue %r" % routes[pattern], pattern
+                )
+            else:
+                routes[pattern] = queue
+        if "worker" in spec:
+            _check_worker(check, path + ".worker", spec["worker"], worker_defaults, defaults_name)
+    if worker_defaults is not None:
+        _check_defaults(check, worker_defaults, defaults_name or "celery_worker_defaults")
+
+    for queue in list(queue_names):
+        if queue + CONSUMER_SUFFIX in queue_names and queue in raw_names:
+            check.error(
+                ".queues",
+                "queue %r is the private consumer queue of raw queue %r; rename it"
+                % (queue + CONSUMER_SUFFIX, queue),
+                show=False,
+            )
+
+    default_queue = topology.get("default_queue", "default")
+    if celery and queue_names and (default_queue not in queue_names or default_queue in raw_names):
+        check.error(
+            ".default_queue",
+            "must name a Celery (not raw) queue of the topology (tasks without a route go there;"
+            " 'default' when not set)",
+            default_queue,
+        )
+
+    # Every Celery queue's own exchange exists, declared or derived: bindings may name it.
+    derived = {}
+    for spec in queues:
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str) and not _is_raw(spec):
+            exchange = spec.get("exchange", spec["name"])
+            if isinstance(exchange, str):
+                derived.setdefault(exchange, spec["name"])
+    all_exchanges = exchange_names | set(derived)
+    for index, spec in enumerate(exchanges):
+        explicit = isinstance(spec, dict) and spec.get("name") in derived
+        if explicit and spec.get("type", "direct") != "direct":
+            check.error(
+                ".exchanges[%d].type" % index,
+                "exchange %r carries Celery queue %r and must be direct"
+                % (spec["name"], derived[spec["name"]]),
+                spec.get("type"),
+            )
+    for index, spec in enumerate(bindings):
+        path = ".bindings[%d]" % index
+        if not check.mapping(path, spec, BINDING_KEYS):
+            continue
+        source = spec.get("source")
+        if not isinstance(source, str) or not (
+            source in all_exchanges or source.startswith(RESERVED_PREFIX)
+        ):
+            check.error(path + ".source", "must name an exchange of the topology", source)
+        kind = spec.get("destination_type", "queue")
+        check.choice(path + ".destination_type", kind, ("queue", "exchange"))
+        destination = spec.get("destination")
+        targets = queue_names if kind == "queue" else all_exchanges
+        if destination not in targets:
+            check.error(path + ".destination", "must name a %s of the topology" % kind, destination)
+        if "routing_key" in spec and not isinstance(spec["routing_key"], str):
+            check.error(path + ".routing_key", "must be a string", spec["routing_key"])
+        check.arguments(path + ".arguments", spec.get("arguments"))
+
+    policy_names = set()
+    for index, spec in enumerate(policies):
+        path = ".policies[%d]" % index
+        if not check.mapping(path, spec, POLICY_KEYS):
+            continue
+        if not isinstance(spec.get("name"), str) or not spec.get("name"):
+            check.error(path + ".name", "must be a non-empty string", spec.get("name"))
+        elif spec["name"] in policy_names:
+            check.error(path + ".name", "policy declared twice", spec["name"])
+        else:
+            policy_names.add(spec["name"])
+        pattern = spec.get("pattern")
+        try:
+            re.compile(pattern if isinstance(pattern, str) else None)
+        except (TypeError, re.error):
+            check.error(path + ".pattern", "must be a regular expression", pattern)
+        apply_to = spec.get("apply_to", spec.get("apply-to", "all"))
+        check.choice(path + ".apply_to", apply_to, POLICY_APPLY_TO)
+        if "priority" in spec:
+            check.integer(path + ".priority", spec["priority"], 0)
+        if not isinstance(spec.get("definition"), dict) or not spec.get("definition"):
+            check.error(path + ".definition", "must be a non-empty mapping", spec.get("definition"))
+    return check.found
+
+
+def _check_worker(check, path, worker, defaults, defaults_name):
+    if worker is None:
+        return
+    if not check.mapping(path, worker, WORKER_KEYS):
+        return
+    _check_settings(check, path, worker)
+    if defaults is not None and isinstance(defaults, dict):
+        merged = _merge(defaults, worker)
+        soft, hard = _integer(merged.get("soft_time_limit")), _integer(merged.get("time_limit"))
+        if soft is not None and hard is not None and soft >= hard and soft > 0:
+            where = "soft_time_limit" if "soft_time_limit" in worker else "time_limit"
+            check.error(
+                "%s.%s" % (path, where),
+                "soft_time_limit (%d) must be below time_limit (%d)" % (soft, hard),
+                show=False,
+            )
+
+
+def _check_defaults(check, defaults, name):
+    sub = _Checker(name)
+    if not isinstance(defaults, dict):
+        sub.error("", "must be a mapping of worker settings", defaults)
+    else:
+        unknown = sorted(k for k in defaults if k not in WORKER_KEYS)
+        if unknown:
+            sub.error("", "unknown worker settings %s" % unknown, show=False)
+        missing = sorted(
+            k
+            for k in (
+                "concurrency",
+                "max_tasks_per_child",
+                "prefetch_multiplier",
+                "soft_time_limit",
+                "time_limit",
+                "loglevel",
+            )
+            if k not in defaults
+        )
+        if missing:
+            sub.error("", "misses %s" % missing, show=False)
+        _check_settings(sub, "", defaults)
+        soft, hard = _integer(defaults.get("soft_time_limit")), _integer(defaults.get("time_limit"))
+        if soft is not None and hard is not None and soft >= hard:
+            sub.error(".soft_time_limit", "must be below time_limit (%d)" % hard, soft)
+    check.found.extend(sub.found)
+
+
+def _check_settings(check, path, settings):
+    if "enabled" in settings:
+        check.boolean(path + ".enabled", settings["enabled"])
+    if "concurrency" in settings:
+        check.integer(path + ".concurrency", settings["concurrency"], 1, 1000)
+    autoscale = settings.get("autoscale")
+    if autoscale not in (None, ""):
+        match = re.match(r"^\s*([0-9]+)\s*,\s*([0-9]+)\s*$", str(autoscale))
+        if not isinstance(autoscale, str) or not match:
+            check.error(path + ".autoscale", "must be 'max,min' (for example '8,2')", autoscale)
+        else:
+            high, low = int(match.group(1)), int(match.group(2))
+            if not 1 <= low <= high <= 1000:
+                check.error(
+                    path + ".autoscale",
+                    "'max,min' needs 1 <= min <= max <= 1000",
+                    autoscale,
+                )
+    if "optimization" in settings:
+        check.choice(path + ".optimization", settings["optimization"], OPTIMIZATIONS)
+    if "max_tasks_per_child" in settings:
+        check.integer(path + ".max_tasks_per_child", settings["max_tasks_per_child"], 1)
+    if "prefetch_multiplier" in settings:
+        check.integer(path + ".prefetch_multiplier", settings["prefetch_multiplier"], 1, 1000)
+    for limit in ("soft_time_limit", "time_limit"):
+        if limit in settings:
+            check.integer("%s.%s" % (path, limit), settings[limit], 1, 7 * 86400)
+    if "loglevel" in settings:
+        level = settings["loglevel"]
+        if not isinstance(level, str) or level.upper() not in LOGLEVELS:
+            check.error(path + ".loglevel", "must be one of %s" % ", ".join(LOGLEVELS), level)
+
+
+def check(topology, worker_defaults=None, celery=True):
+    """Raise TopologyInvalid listing every problem."""
+    found = errors(topology, worker_defaults, celery=celery)
+    if found:
+        raise TopologyInvalid(found)
+
+
+# --- resolving --------------------------------------------------------------------------------
+
+
+def _merge(defaults, worker):
+    settings = dict(defaults or {})
+    settings.update(worker or {})
+    return settings
+
+
+def _is_raw(queue):
+    return _boolean(queue.get("raw", False)) is True
+
+
+def _celery_queues(topology):
+    return [q for q in topology.get("queues") or [] if not _is_raw(q)]
+
+
+def _raw_queues(topology):
+    return [q for q in topology.get("queues") or [] if _is_raw(q)]
+
+
+def _exchange_of(queue):
+    """(exchange, routing key) of a Celery queue: Celery's own convention unless declared."""
+    return queue.get("exchange", queue["name"]), queue.get("routing_key", queue["name"])
+
+
+def _queue_arguments(queue):
+    arguments = dict(queue.get("arguments") or {})
+    arguments["x-queue-type"] = arguments.get("x-queue-type") or queue.get("type") or "classic"
+    return arguments
+
+
+def _has_worker(queue):
+    """Celery queues get a worker unless turned off; raw queues only when they ask for one."""
+    worker = queue.get("worker")
+    if _is_raw(queue) and worker is None:
+        return False
+    return _boolean((worker or {}).get("enabled", True)) is not False
+
+
+def broker(topology):
+    """What the broker declares: explicit objects plus every Celery queue's exchange and binding.
+
+    Objects come with rabbitmq_topology's defaults filled in; identical duplicates (an older
+    topology that spelled out a derived exchange or binding) are declared once.
+    """
+    check(topology, celery=False)
+    exchanges = [dict(e) for e in topology.get("exchanges") or []]
+    names = {e["name"] for e in exchanges}
+    bindings = [dict(b) for b in topology.get("bindings") or []]
+    for queue in _celery_queues(topology):
+        exchange, routing_key = _exchange_of(queue)
+        if exchange not in names:
+            exchanges.append({"name": exchange, "type": "direct"})
+            names.add(exchange)
+        bindings.append(
+            {"source": exchange, "destination": queue["name"], "routing_key": routing_key}
+        )
+    queues = []
+    for queue in topology.get("queues") or []:
+        spec = {k: queue[k] for k in ("name", "durable", "auto_delete") if k in queue}
+        spec["arguments"] = _queue_arguments(queue)
+        queues.append(spec)
+    wanted = {
+        "vhost": topology["vhost"],
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+        "policies": copy.deepcopy(topology.get("policies") or []),
+    }
+    result = _declared(wanted) if _declared else wanted
+    seen, unique = set(), []
+    for binding in result["bindings"]:
+        key = repr(sorted(binding.items()))
+        if key not in seen:
+            seen.add(key)
+            unique.append(binding)
+    result["bindings"] = unique
+    return result
+
+
+def application(topology):
+    """What the Celery application routes by (the celery_app role writes it as topology.json).
+
+    No worker settings: the application, and so every service, is untouched by worker tuning.
+    """
+    check(topology)
+    exchange_types = {e["name"]: e.get("type", "direct") for e in topology.get("exchanges") or []}
+    queues = []
+    for queue in _celery_queues(topology):
+        exchange, routing_key = _exchange_of(queue)
+        queues.append(
+            {
+                "name": queue["name"],
+                "exchange": exchange,
+                "exchange_type": exchange_types.get(exchange, "direct"),
+                "routing_key": routing_key,
+                "durable": _boolean(queue.get("durable", True)) is not False,
+                "arguments": _queue_arguments(queue),
+            }
+        )
+    raw = []
+    for queue in _raw_queues(topology):
+        arguments = queue.get("arguments") or {}
+        raw.append(
+            {
+                "name": queue["name"],
+                "consumer_queue": queue["name"] + CONSUMER_SUFFIX if _has_worker(queue) else None,
+                "dead_letter_exchange": arguments.get("x-dead-letter-exchange"),
+                "prefetch": _integer(queue.get("prefetch", DEFAULT_PREFETCH)),
+            }
+        )
+    routes = []
+    for queue in _celery_queues(topology):
+        for pattern in queue.get("routes") or []:
+            routes.append({"pattern": pattern, "queue": queue["name"]})
+    return {
+        "vhost": topology["vhost"],
+        "default_queue": topology.get("default_queue", "default"),
+        "queues": queues,
+        "raw_queues": raw,
+        "routes": routes,
+    }
+
+
+def unit_name(queue):
+    return UNIT_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "-", queue)
+
+
+def worker_options(settings):
+    """The `celery worker` options of one service, in a stable order (settings are checked)."""
+    options = []
+    if settings.get("autoscale") not in (None, ""):
+        high, low = (int(v) for v in str(settings["autoscale"]).split(","))
+        options.append("--autoscale=%d,%d" % (high, low))
+    else:
+        options.append("--concurrency=%d" % _integer(settings["concurrency"]))
+    if settings.get("optimization"):
+        options.append("-O%s" % settings["optimization"])
+    options.append("--max-tasks-per-child=%d" % _integer(settings["max_tasks_per_child"]))
+    options.append("--prefetch-multiplier=%d" % _integer(settings["prefetch_multiplier"]))
+    options.append("--soft-time-limit=%d" % _integer(settings["soft_time_limit"]))
+    options.append("--time-limit=%d" % _integer(settings["time_limit"]))
+    options.append("--loglevel=%s" % str(settings["loglevel"]).upper())
+    return options
+
+
+def worker_services(topology, defaults=None, only=None):
+    """One service per queue that has a worker (on this host: `only` those queues, if given).
+
+    Without `defaults`, only the names (unit, PID and log files) are given: what a watcher such
+    as monit needs, without the settings the worker role owns.
+    """
+    check(topology, defaults)
+    services = []
+    for queue in topology.get("queues") or []:
+        if not _has_worker(queue) or (only and queue["name"] not in only):
+            continue
+        raw = _is_raw(queue)
+        unit = unit_name(queue["name"])
+        service = {
+            "kind": "worker",
+            "queue": queue["name"],
+            "unit": unit,
+            "celery_queue": queue["name"] + CONSUMER_SUFFIX if raw else queue["name"],
+            "raw_queue": queue["name"] if raw else None,
+            "pidfile": "%s/%s/worker.pid" % (RUN_DIR, unit),
+            "logfile": "%s/%s.log" % (LOG_DIR, unit),
+        }
+        if defaults is not None:
+            settings = _merge(defaults, queue.get("worker"))
+            settings.pop("enabled", None)
+            service["settings"] = settings
+            service["options"] = worker_options(settings)
+            # A warm stop waits for running tasks, which the hard time limit bounds.
+            service["stop_timeout"] = _integer(settings["time_limit"]) + 60
+        services.append(service)
+    return services
+
+
+def services(topology, defaults=None, only=None, workers=True, beat=False, flower=False):
+    """The service catalogue of one host: its workers, beat and Flower, as systemd names them."""
+    catalogue = worker_services(topology, defaults, only) if workers else []
+    if beat:
+        catalogue.append(
+            {"kind": "beat", "unit": BEAT_UNIT, "pidfile": "%s/%s/beat.pid" % (RUN_DIR, BEAT_UNIT)}
+        )
+    if flower:
+        catalogue.append({"kind": "flower", "unit": FLOWER_UNIT, "pidfile": None})
+    return catalogue

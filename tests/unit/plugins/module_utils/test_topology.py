@@ -1,0 +1,311 @@
+"""The one derivation of the topology: checks with field paths, and each consumer's projection."""
+
+import copy
+
+import pytest
+import yaml
+from ansible_collections.celerystack.platform.plugins.filter.celery_services import (
+    celery_services,
+)
+from ansible_collections.celerystack.platform.plugins.module_utils import topology as core
+
+DEFAULTS = {
+    "concurrency": 2,
+    "autoscale": "",
+    "optimization": "fair",
+    "max_tasks_per_child": 100,
+    "prefetch_multiplier": 1,
+    "soft_time_limit": 300,
+    "time_limit": 360,
+    "loglevel": "INFO",
+}
+TOPOLOGY = {
+    "vhost": "/celery",
+    "queues": [
+        {"name": "default"},
+        {
+            "name": "logstash",
+            "raw": True,
+            "arguments": {"x-dead-letter-exchange": "logstash.dlx"},
+            "worker": {"concurrency": 1},
+        },
+        {"name": "logstash.dead", "raw": True},
+        {"name": "mail_data", "worker": {"autoscale": "8,2", "prefetch_multiplier": 4}},
+        {"name": "reports", "worker": {"enabled": False}},
+    ],
+    "exchanges": [{"name": "logstash"}, {"name": "logstash.dlx", "type": "fanout"}],
+    "bindings": [
+        {"source": "logstash", "destination": "logstash", "routing_key": "logstash"},
+        {"source": "logstash.dlx", "destination": "logstash.dead"},
+    ],
+}
+
+
+def by_queue(services):
+    return {s["queue"]: s for s in services}
+
+
+def with_queue(index, **fields):
+    topology = copy.deepcopy(TOPOLOGY)
+    topology["queues"][index].update(fields)
+    return topology
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def test_the_shipped_topologies_are_valid():
+    for path in (
+        "inventories/sandbox/group_vars/all/topology.yml",
+        "inventories/prod/group_vars/all/topology.yml",
+    ):
+        with open(path) as stream:
+            topology = yaml.safe_load(stream)["celerystack_topology"]
+        assert core.errors(topology, DEFAULTS) == [], path
+
+
+def test_a_topology_of_queue_names_only_is_complete():
+    topology = {"vhost": "/", "queues": [{"name": "default"}, {"name": "reports"}]}
+    assert core.errors(topology, DEFAULTS) == []
+    broker = core.broker(topology)
+    assert [(e["name"], e["type"]) for e in broker["exchanges"]] == [
+        ("default", "direct"),
+        ("reports", "direct"),
+    ]
+    assert [(b["source"], b["destination"], b["routing_key"]) for b in broker["bindings"]] == [
+        ("default", "default", "default"),
+        ("reports", "reports", "reports"),
+    ]
+    assert [s["unit"] for s in core.worker_services(topology, DEFAULTS)] == [
+        "celery-worker-default",
+        "celery-worker-reports",
+    ]
+
+
+BAD = [
+    (
+        with_queue(0, worker={"concurrency": -2}),
+        ".queues[0].worker.concurrency: must be an integer from 1 to 1000, got -2",
+    ),
+    (
+        with_queue(0, worker={"concurrency": "many"}),
+        ".queues[0].worker.concurrency: must be an integer from 1 to 1000, got 'many'",
+    ),
+    (
+        with_queue(3, worker={"autoscale": "1,4"}),
+        ".queues[3].worker.autoscale: 'max,min' needs 1 <= min <= max <= 1000, got '1,4'",
+    ),
+    (with_queue(3, worker={"autoscale": "lots"}), "queues[3].worker.autoscale: must be 'max,min'"),
+    (
+        with_queue(0, worker={"soft_time_limit": 400}),
+        ".queues[0].worker.soft_time_limit: soft_time_limit (400) must be below time_limit (360)",
+    ),
+    (with_queue(0, worker={"concurency": 4}), "queues[0].worker: unknown keys ['concurency']"),
+    (with_queue(0, worker={"loglevel": "LOUD"}), "queues[0].worker.loglevel: must be one of"),
+    (
+        with_queue(0, worker={"prefetch_multiplier": 0}),
+        ".queues[0].worker.prefetch_multiplier: must be an integer from 1",
+    ),
+    (
+        with_queue(0, worker={"optimization": "fast"}),
+        ".queues[0].worker.optimization: must be one of",
+    ),
+    (
+        with_queue(3, name="default"),
+        ".queues[3].name: queue declared twice (also queues[0]), got 'default'",
+    ),
+    (with_queue(3, name="mail data"), "queues[3].name: a queue name must be 1 to 200 letters"),
+    (with_queue(3, name="amq.mine"), "queues[3].name: names starting with 'amq.' are reserved"),
+    (
+        with_queue(3, name="logstash-dead"),
+        ".queues[3].name: gives the same service name celery-worker-logstash-dead as queue",
+    ),
+    (
+        with_queue(1, routes=["x.y"]),
+        ".queues[1].routes: a raw queue carries events, not Celery tasks",
+    ),
+    (with_queue(3, type="stream"), "queues[3].type: must be one of 'classic', 'quorum'"),
+    (
+        with_queue(3, type="quorum", arguments={"x-queue-type": "classic"}),
+        ".queues[3].type: contradicts arguments.x-queue-type",
+    ),
+    (
+        with_queue(3, prefetch=5),
+        ".queues[3].prefetch: only raw queues have an event-consumer prefetch",
+    ),
+    (with_queue(1, prefetch=0), "queues[1].prefetch: must be an integer from 1 to 65535, got 0"),
+    (with_queue(3, colour="red"), "queues[3]: unknown keys ['colour']"),
+    (with_queue(0, raw=True), ".default_queue: must name a Celery (not raw) queue"),
+    ({**TOPOLOGY, "vhost": ""}, ".vhost: must be a non-empty vhost name"),
+    ({**TOPOLOGY, "queues": []}, ".queues: must declare at least one queue"),
+    (
+        {**TOPOLOGY, "bindings": [{"source": "nowhere", "destination": "default"}]},
+        ".bindings[0].source: must name an exchange of the topology, got 'nowhere'",
+    ),
+    (
+        {**TOPOLOGY, "bindings": [{"source": "logstash", "destination": "nothing"}]},
+        ".bindings[0].destination: must name a queue of the topology, got 'nothing'",
+    ),
+    (
+        {**TOPOLOGY, "exchanges": [{"name": "logstash", "type": "sideways"}]},
+        ".exchanges[0].type: must be one of",
+    ),
+    (
+        {**TOPOLOGY, "exchanges": [{"name": "mail_data", "type": "fanout"}]},
+        ".exchanges[0].type: exchange 'mail_data' carries Celery queue 'mail_data'",
+    ),
+    (
+        {**TOPOLOGY, "policies": [{"name": "p", "pattern": "(", "definition": {"expires": 1}}]},
+        ".policies[0].pattern: must be a regular expression",
+    ),
+    ({**TOPOLOGY, "flavour": 1}, ": unknown keys ['flavour']"),
+]
+
+
+@pytest.mark.parametrize(("topology", "message"), BAD)
+def test_each_bad_field_is_named_by_its_path(topology, message):
+    found = core.errors(topology, DEFAULTS)
+    path = message if message.startswith((".", ":")) else "." + message
+    assert any(m.startswith("celerystack_topology" + path) for m in found), found
+
+
+def test_a_route_declared_for_two_queues_is_refused():
+    topology = with_queue(3, routes=["t"])
+    topology["queues"][0]["routes"] = ["t"]
+    assert core.errors(topology) == [
+        "celerystack_topology.queues[3].routes[0]: task route also declared for queue 'default', "
+        "got 't'"
+    ]
+
+
+def test_bad_defaults_are_named_once_under_their_own_variable():
+    found = core.errors(TOPOLOGY, {**DEFAULTS, "concurrency": 0})
+    assert found == ["celery_worker_defaults.concurrency: must be an integer from 1 to 1000, got 0"]
+
+
+def test_every_problem_is_reported_at_once():
+    topology = with_queue(0, worker={"concurrency": -2})
+    topology["queues"][3]["worker"] = {"autoscale": "1,4"}
+    assert len(core.errors(topology, DEFAULTS)) == 2
+    with pytest.raises(core.TopologyInvalid) as err:
+        core.worker_services(topology, DEFAULTS)
+    assert len(err.value.errors) == 2
+
+
+# --- the projections --------------------------------------------------------------------------
+
+
+def test_the_broker_gets_derived_objects_once_and_no_worker_settings():
+    broker = core.broker(TOPOLOGY)
+    assert "worker" not in repr(broker)
+    assert [e["name"] for e in broker["exchanges"]] == [
+        "logstash",
+        "logstash.dlx",
+        "default",
+        "mail_data",
+        "reports",
+    ]
+    old_style = copy.deepcopy(TOPOLOGY)
+    old_style["exchanges"].append({"name": "mail_data"})
+    old_style["bindings"].append(
+        {"source": "mail_data", "destination": "mail_data", "routing_key": "mail_data"}
+    )
+
+    def key(binding):
+        return repr(sorted(binding.items()))
+
+    assert sorted(map(key, core.broker(old_style)["bindings"])) == sorted(
+        map(key, broker["bindings"])
+    )
+    queues = {q["name"]: q for q in broker["queues"]}
+    assert queues["logstash"]["arguments"] == {
+        "x-dead-letter-exchange": "logstash.dlx",
+        "x-queue-type": "classic",
+    }
+
+
+def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_settings():
+    app = core.application(with_queue(3, routes=["celerystack_app.mail.*"], type="quorum"))
+    assert "worker" not in repr(app) and "concurrency" not in repr(app)
+    queues = {q["name"]: q for q in app["queues"]}
+    assert sorted(queues) == ["default", "mail_data", "reports"]
+    assert queues["mail_data"]["arguments"] == {"x-queue-type": "quorum"}
+    assert app["raw_queues"] == [
+        {
+            "name": "logstash",
+            "consumer_queue": "logstash.consumer",
+            "dead_letter_exchange": "logstash.dlx",
+            "prefetch": 10,
+        },
+        {
+            "name": "logstash.dead",
+            "consumer_queue": None,
+            "dead_letter_exchange": None,
+            "prefetch": 10,
+        },
+    ]
+    assert app["routes"] == [{"pattern": "celerystack_app.mail.*", "queue": "mail_data"}]
+
+
+def test_tuning_a_worker_leaves_the_application_projection_alone():
+    tuned = with_queue(3, worker={"autoscale": "16,4", "max_tasks_per_child": 7})
+    assert core.application(tuned) == core.application(TOPOLOGY)
+    assert core.broker(tuned) == core.broker(TOPOLOGY)
+
+
+def test_one_service_per_queue_that_needs_one():
+    services = by_queue(core.worker_services(TOPOLOGY, DEFAULTS))
+    assert sorted(services) == ["default", "logstash", "mail_data"]
+    assert services["logstash"]["unit"] == "celery-worker-logstash"
+    assert services["logstash"]["pidfile"] == "/run/celery-worker-logstash/worker.pid"
+    assert services["logstash"]["logfile"] == "/var/log/celery/celery-worker-logstash.log"
+    assert services["default"]["stop_timeout"] == 420
+
+
+def test_options_come_from_the_queue_over_the_defaults():
+    services = by_queue(core.worker_services(TOPOLOGY, DEFAULTS))
+    assert services["default"]["options"] == [
+        "--concurrency=2",
+        "-Ofair",
+        "--max-tasks-per-child=100",
+        "--prefetch-multiplier=1",
+        "--soft-time-limit=300",
+        "--time-limit=360",
+        "--loglevel=INFO",
+    ]
+    assert services["mail_data"]["options"][0] == "--autoscale=8,2"
+    assert "--prefetch-multiplier=4" in services["mail_data"]["options"]
+
+
+def test_a_raw_queue_worker_drains_it_and_consumes_a_private_celery_queue():
+    logstash = by_queue(core.worker_services(TOPOLOGY, DEFAULTS))["logstash"]
+    assert (logstash["raw_queue"], logstash["celery_queue"]) == ("logstash", "logstash.consumer")
+
+
+def test_only_limits_the_services_of_a_host():
+    assert [s["queue"] for s in core.worker_services(TOPOLOGY, DEFAULTS, ["default"])] == [
+        "default"
+    ]
+
+
+def test_the_catalogue_names_the_same_units_with_or_without_settings():
+    named = core.services(TOPOLOGY, beat=True, flower=True)
+    assert [(s["kind"], s["unit"]) for s in named] == [
+        ("worker", "celery-worker-default"),
+        ("worker", "celery-worker-logstash"),
+        ("worker", "celery-worker-mail_data"),
+        ("beat", "celery-beat"),
+        ("flower", "celery-flower"),
+    ]
+    assert named[3]["pidfile"] == "/run/celery-beat/beat.pid"
+    assert [s["unit"] for s in core.services(TOPOLOGY, DEFAULTS)] == [
+        s["unit"] for s in named if s["kind"] == "worker"
+    ]
+    assert "options" not in named[0]
+
+
+def test_the_filter_names_the_path_of_a_bad_value():
+    from ansible.errors import AnsibleFilterError
+
+    with pytest.raises(AnsibleFilterError, match=r"queues\[0\]\.worker\.concurrency"):
+        celery_services(with_queue(0, worker={"concurrency": -2}), DEFAULTS)
