@@ -7,12 +7,11 @@ CS_APP_VENV=${CS_APP_VENV:-$CS_CACHE/app-venv}
 export CS_ROOT CS_CACHE CS_VENV CS_APP_VENV
 export CONTAINERS_CONF=$CS_ROOT/harness/containers.conf
 export PATH=$CS_VENV/bin:$PATH
-# The collection resolves by FQCN from the working tree; the community collections it uses come
-# from the `ansible` package inside the virtualenv.
-export ANSIBLE_COLLECTIONS_PATH=$CS_CACHE/collections
+# The collection resolves by FQCN from the working tree (collections/ holds one link to it, which
+# ansible.cfg names too); the community collections it uses come from the `ansible` package
+# inside the virtualenv.
+export ANSIBLE_COLLECTIONS_PATH=$CS_ROOT/collections
 export ANSIBLE_CONFIG=$CS_ROOT/ansible.cfg
-mkdir -p "$CS_CACHE/collections/ansible_collections/celerystack"
-ln -sfn "$CS_ROOT" "$CS_CACHE/collections/ansible_collections/celerystack/platform"
 
 cs_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Scenarios live in molecule/ at the top of the collection (the product layout), not extensions/.

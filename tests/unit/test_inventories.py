@@ -87,3 +87,73 @@ def test_the_sandbox_inventory_runs_one_beat_and_flower_on_an_application_host()
     assert set(groups["app"]["children"]) == {"workers", "beat", "flower"}
     run = ansible("ansible-playbook", "site.yml", "-i", "inventories/sandbox", "--syntax-check")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def plain_env(**extra: str) -> dict[str, str]:
+    """A shell with only the virtualenv on PATH: no harness/env.sh, no ANSIBLE_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CS_"))}
+    return {**env, "ANSIBLE_NOCOLOR": "1", **extra}
+
+
+def test_the_collection_resolves_from_the_checkout_in_a_plain_shell():
+    run = subprocess.run(
+        ["ansible-playbook", "site.yml", "-i", "inventories/sandbox", "--syntax-check"],
+        cwd=ROOT,
+        env=plain_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_built_collection_runs_its_playbooks_by_name(tmp_path):
+    build = subprocess.run(
+        ["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+        cwd=tmp_path,
+        env=plain_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = next(tmp_path.glob("celerystack-platform-*.tar.gz"))
+    installed = tmp_path / "installed"
+    # The community collections it depends on come from the `ansible` package, not Galaxy.
+    install = subprocess.run(
+        [
+            "ansible-galaxy",
+            "collection",
+            "install",
+            "--offline",
+            "--no-deps",
+            "-p",
+            str(installed),
+            str(tarball),
+        ],
+        cwd=tmp_path,
+        env=plain_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    contents = installed / "ansible_collections" / "celerystack" / "platform"
+    assert not (contents / "inventories").exists() and not (contents / "collections").exists()
+    env = plain_env(ANSIBLE_COLLECTIONS_PATH=str(installed))
+    for playbook in ("site", "smoke", "roundtrip", "preflight"):
+        run = subprocess.run(
+            [
+                "ansible-playbook",
+                f"celerystack.platform.{playbook}",
+                "-i",
+                str(ROOT / "inventories" / "sandbox"),
+                "--syntax-check",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
