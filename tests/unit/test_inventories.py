@@ -89,71 +89,49 @@ def test_the_sandbox_inventory_runs_one_beat_and_flower_on_an_application_host()
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def plain_env(**extra: str) -> dict[str, str]:
-    """A shell with only the virtualenv on PATH: no harness/env.sh, no ANSIBLE_* variables."""
+def plain(*argv: str, cwd: Path = ROOT, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run in a shell with only the virtualenv on PATH: no harness/env.sh, no ANSIBLE_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CS_"))}
-    return {**env, "ANSIBLE_NOCOLOR": "1", **extra}
+    env.update(ANSIBLE_NOCOLOR="1", **extra_env)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 def test_the_collection_resolves_from_the_checkout_in_a_plain_shell():
-    run = subprocess.run(
-        ["ansible-playbook", "site.yml", "-i", "inventories/sandbox", "--syntax-check"],
-        cwd=ROOT,
-        env=plain_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = plain("ansible-playbook", "site.yml", "-i", "inventories/sandbox", "--syntax-check")
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_the_built_collection_runs_its_playbooks_by_name(tmp_path):
-    build = subprocess.run(
-        ["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
-        cwd=tmp_path,
-        env=plain_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+    build = plain(
+        "ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)
     )
     assert build.returncode == 0, build.stdout + build.stderr
     tarball = next(tmp_path.glob("celerystack-platform-*.tar.gz"))
     installed = tmp_path / "installed"
     # The community collections it depends on come from the `ansible` package, not Galaxy.
-    install = subprocess.run(
-        [
-            "ansible-galaxy",
-            "collection",
-            "install",
-            "--offline",
-            "--no-deps",
-            "-p",
-            str(installed),
-            str(tarball),
-        ],
+    install = plain(
+        "ansible-galaxy",
+        "collection",
+        "install",
+        "--offline",
+        "--no-deps",
+        "-p",
+        str(installed),
+        str(tarball),
         cwd=tmp_path,
-        env=plain_env(),
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     contents = installed / "ansible_collections" / "celerystack" / "platform"
     assert not (contents / "inventories").exists() and not (contents / "collections").exists()
-    env = plain_env(ANSIBLE_COLLECTIONS_PATH=str(installed))
+    sandbox = str(ROOT / "inventories" / "sandbox")
     for playbook in ("site", "smoke", "roundtrip", "preflight"):
-        run = subprocess.run(
-            [
-                "ansible-playbook",
-                f"celerystack.platform.{playbook}",
-                "-i",
-                str(ROOT / "inventories" / "sandbox"),
-                "--syntax-check",
-            ],
+        run = plain(
+            "ansible-playbook",
+            f"celerystack.platform.{playbook}",
+            "-i",
+            sandbox,
+            "--syntax-check",
             cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+            ANSIBLE_COLLECTIONS_PATH=str(installed),
         )
         assert run.returncode == 0, run.stdout + run.stderr
