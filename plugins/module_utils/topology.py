@@ -298,7 +298,7 @@ def errors(
             else:
                 routes[pattern] = queue
         if "worker" in spec:
-            _check_worker(check, path + ".worker", spec["worker"], worker_defaults, defaults_name)
+            _check_worker(check, path + ".worker", spec["worker"], worker_defaults)
     if worker_defaults is not None:
         _check_defaults(check, worker_defaults, defaults_name or "celery_worker_defaults")
 
@@ -381,7 +381,7 @@ def errors(
     return check.found
 
 
-def _check_worker(check, path, worker, defaults, defaults_name):
+def _check_worker(check, path, worker, defaults):
     if worker is None:
         return
     if not check.mapping(path, worker, WORKER_KEYS):
