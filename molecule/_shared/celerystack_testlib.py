@@ -72,6 +72,8 @@ def run_playbook(
     limit: str | None = None,
     check: bool = False,
     inventory: str | None = None,
+    tags: str | None = None,
+    skip_tags: str | None = None,
     timeout: int = 900,
 ) -> PlaybookRun:
     """Run a scenario playbook from the controller against the scenario's hosts."""
@@ -86,6 +88,10 @@ def run_playbook(
         cmd += ["--limit", limit]
     if check:
         cmd += ["--check", "--diff"]
+    if tags:
+        cmd += ["--tags", tags]
+    if skip_tags:
+        cmd += ["--skip-tags", skip_tags]
     env = dict(
         os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=_log_path()
     )

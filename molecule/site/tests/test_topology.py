@@ -16,6 +16,10 @@ SERVICES = [*WORKERS, "celery-beat", "celery-flower", "monit"]
 STORES = {"app-broker": "rabbitmq-server", "app-cache": "redis-server", "app-db": "mariadb"}
 
 
+# The services whose recorded start is on another configuration generation than the current one.
+STALE = 'grep -L "$(cat /etc/celerystack/generation)" /run/celerystack/started/* || true'
+
+
 def main_pids() -> dict[str, str]:
     host = app_host()
     return {unit: host.check_output(f"systemctl show -P MainPID {unit}") for unit in SERVICES}
@@ -59,6 +63,35 @@ def test_tuning_one_queue_restarts_that_queue_alone():
         assert "--autoscale=3,1" in unit.content_string
         # Nothing but app1 changed (its unit, the reload, the restart).
         assert {h for h, c in run.changed().items() if c} == {"app1"}, run.output
+    finally:
+        restored = run_playbook()
+        assert restored.rc == 0, restored.output
+
+
+def test_a_restart_left_due_by_a_tag_limited_run_is_made_by_the_next_run():
+    # The operator's old trap: the application's configuration changed, but the run that changed
+    # it did not reach the services. The next run, even one that changes nothing itself, must
+    # restart every service still running on the old configuration.
+    before = main_pids()
+    verbose = {"celery_app_log_level": "DEBUG"}
+    app_only = run_playbook(extra_vars=verbose, tags="app", skip_tags="workers,beat,flower")
+    try:
+        assert app_only.rc == 0, app_only.output
+        assert main_pids() == before
+        host = app_host()
+        stale = host.check_output(STALE).split()
+        assert sorted(stale) == sorted(
+            f"/run/celerystack/started/{u}.service" for u in SERVICES if u != "monit"
+        )
+        catch_up = run_playbook(extra_vars=verbose, tags="app")
+        assert catch_up.rc == 0, catch_up.output
+        after = main_pids()
+        assert all(after[u] != before[u] for u in SERVICES if u != "monit"), (before, after)
+        assert after["monit"] == before["monit"]
+        assert host.run(STALE).stdout == ""
+        # Converged: nothing more to restart.
+        again = run_playbook(extra_vars=verbose, tags="app")
+        assert again.rc == 0 and not any(again.changed().values()), again.output
     finally:
         restored = run_playbook()
         assert restored.rc == 0, restored.output
