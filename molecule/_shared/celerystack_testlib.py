@@ -49,6 +49,18 @@ def scenario_dir() -> Path:
     return Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 
 
+def _load_vars_file(file: Path) -> dict:
+    """A variables file as YAML; a vault-encrypted one is decrypted with the password the scenario
+    gives its playbook runs (ANSIBLE_VAULT_PASSWORD_FILE)."""
+    text = file.read_text()
+    if text.startswith("$ANSIBLE_VAULT;"):
+        from ansible.parsing.vault import VaultLib, VaultSecret
+
+        password = Path(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]).read_bytes().strip()
+        text = VaultLib([("default", VaultSecret(password))]).decrypt(text).decode()
+    return yaml.safe_load(text) or {}
+
+
 def inventory_vars(group: str = "all") -> dict:
     """The scenario's group variables as written (untemplated): group_vars/<group>.yml, or
     every file of group_vars/<group>/ (where a scenario links a shared file, the topology)."""
@@ -56,13 +68,29 @@ def inventory_vars(group: str = "all") -> dict:
     files = sorted(path.glob("*.yml")) if path.is_dir() else [path.with_suffix(".yml")]
     found = {}
     for file in files:
-        found.update(yaml.safe_load(file.read_text()) or {})
+        found.update(_load_vars_file(file))
     return found
 
 
-def vault_values(group: str = "all") -> dict[str, str]:
-    """Every `vault_*` test secret of the scenario, by name."""
+def vault_values(group: str = "all") -> dict:
+    """Every `vault_*` test secret of the scenario, by name (a value may be a mapping, such as
+    the TLS keys by host)."""
     return {k: v for k, v in inventory_vars(group).items() if k.startswith("vault_")}
+
+
+def secret_strings(values) -> list[str]:
+    """The strings that must never appear in output, from vault values: each plain secret, and
+    for a PEM block one line of its body (a printed key would be re-wrapped or escaped, never
+    verbatim as a whole)."""
+    found: list[str] = []
+    for value in values:
+        if isinstance(value, dict):
+            found += secret_strings(value.values())
+        elif isinstance(value, str) and value.startswith("-----BEGIN"):
+            found.append(value.splitlines()[1])
+        else:
+            found.append(str(value))
+    return found
 
 
 def run_playbook(
@@ -127,7 +155,7 @@ def assert_no_secret_in_log(role: str, extra_secrets: list[str], tls_hosts: list
     assert f"TASK [celerystack.platform.{role}" in log  # the log really holds the role's runs
     pki = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki"
     keys = [(pki / f"{host}.key").read_text().splitlines()[1] for host in tls_hosts]
-    secrets = [*vault_values().values(), *extra_secrets, *keys]
+    secrets = [*secret_strings(vault_values().values()), *extra_secrets, *keys]
     leaked = [secret for secret in secrets if secret in log]
     assert not leaked, f"{len(leaked)} secret(s) printed by a playbook run"
     return log

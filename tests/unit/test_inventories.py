@@ -1,6 +1,6 @@
 """The shipped inventories: production's layout parses and site.yml passes --syntax-check against
-it once a user has made their vault as the README says; every secret there is a vault variable;
-the sandbox runs exactly one beat."""
+it once a user has made their vault and run the PKI helper as the README says; every secret there
+is a vault variable; the sandbox runs exactly one beat."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def ansible(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def prod_copy(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A user's copy of inventories/prod with their vault made as the README says."""
+    """A user's copy of inventories/prod with their vault and TLS made as the README says."""
     copy = tmp_path_factory.mktemp("inv") / "prod"
     shutil.copytree(PROD, copy)
     password = copy.parent / "vault-password"
@@ -37,6 +37,12 @@ def prod_copy(tmp_path_factory) -> tuple[Path, list[str]]:
     encrypted = ansible("ansible-vault", "encrypt", *vault_id, str(vault))
     assert encrypted.returncode == 0, encrypted.stderr
     assert vault.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;prod")
+    # The TLS keys and certificates (tests/unit/test_pki.py proves the helper itself).
+    pki = ansible("ansible-playbook", "playbooks/pki.yml", "-i", str(copy), *vault_id)
+    assert pki.returncode == 0, pki.stdout + pki.stderr
+    # Encrypted with the run's own vault id, like the user's vault.
+    pki_vault = (copy / "group_vars" / "all" / "vault_pki.yml").read_text()
+    assert pki_vault.startswith("$ANSIBLE_VAULT;1.2;AES256;prod\n")
     return copy, vault_id
 
 
@@ -71,9 +77,12 @@ def test_the_vault_holds_every_secret_production_uses(prod_copy):
         text = path.read_text()
         referenced |= set(re.findall(r"\bvault_[a-z_]+", text))
         for name, value in (yaml.safe_load(text) or {}).items():
-            # A secret-named setting in plain group_vars must only point at a vault variable.
+            # A secret-named setting in plain group_vars must only point at a vault variable (or
+            # at the host's entry of one: the TLS keys).
             if SECRET_NAME.search(name):
-                assert re.fullmatch(r"\{\{ vault_[a-z_]+ \}\}", str(value)), f"{path.name}: {name}"
+                assert re.fullmatch(
+                    r"\{\{ vault_[a-z_]+(\[inventory_hostname\])? \}\}", str(value)
+                ), f"{path.name}: {name}"
     assert referenced
     assert referenced <= defined, referenced - defined
 
@@ -124,7 +133,7 @@ def test_the_built_collection_runs_its_playbooks_by_name(tmp_path):
     contents = installed / "ansible_collections" / "celerystack" / "platform"
     assert not (contents / "inventories").exists() and not (contents / "collections").exists()
     sandbox = str(ROOT / "inventories" / "sandbox")
-    for playbook in ("site", "smoke", "roundtrip", "preflight"):
+    for playbook in ("site", "smoke", "roundtrip", "preflight", "pki"):
         run = plain(
             "ansible-playbook",
             f"celerystack.platform.{playbook}",

@@ -23,17 +23,3 @@ def as_app(*argv, stdin=None):
 def django_shell(code):
     """Run Python in `manage.py shell` as the service user; returns the completed command."""
     return as_app(MANAGE, "shell", "--no-imports", stdin=code)
-
-
-def store_hosts():
-    """The stores' addresses as the inventory derives them from facts, for runs limited to app1
-    (which gather no facts from the store hosts)."""
-
-    def address(name):
-        return testinfra.get_host(f"podman://{name}").check_output("hostname -I").split()[0]
-
-    return {
-        "celery_app_db_host": address("app-db"),
-        "celery_app_broker_host": address("app-broker"),
-        "celery_app_lock_host": address("app-cache"),
-    }

@@ -74,7 +74,9 @@ def test_a_restart_left_due_by_a_tag_limited_run_is_made_by_the_next_run():
     # restart every service still running on the old configuration.
     before = main_pids()
     verbose = {"celery_app_log_level": "DEBUG"}
-    app_only = run_playbook(extra_vars=verbose, tags="app", skip_tags="workers,beat,flower")
+    app_only = run_playbook(
+        extra_vars=verbose, tags="app", skip_tags="workers,beat,flower", limit="app"
+    )
     try:
         assert app_only.rc == 0, app_only.output
         assert main_pids() == before
@@ -83,17 +85,17 @@ def test_a_restart_left_due_by_a_tag_limited_run_is_made_by_the_next_run():
         assert sorted(stale) == sorted(
             f"/run/celerystack/started/{u}.service" for u in SERVICES if u != "monit"
         )
-        catch_up = run_playbook(extra_vars=verbose, tags="app")
+        catch_up = run_playbook(extra_vars=verbose, tags="app", limit="app")
         assert catch_up.rc == 0, catch_up.output
         after = main_pids()
         assert all(after[u] != before[u] for u in SERVICES if u != "monit"), (before, after)
         assert after["monit"] == before["monit"]
         assert host.run(STALE).stdout == ""
         # Converged: nothing more to restart.
-        again = run_playbook(extra_vars=verbose, tags="app")
+        again = run_playbook(extra_vars=verbose, tags="app", limit="app", check=True)
         assert again.rc == 0 and not any(again.changed().values()), again.output
     finally:
-        restored = run_playbook()
+        restored = run_playbook(tags="app", limit="app")
         assert restored.rc == 0, restored.output
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import testinfra
 from celerystack_testlib import run_playbook, vault_values, wait_until
-from conftest import app_host, django_shell, store_hosts
+from conftest import app_host, django_shell
 
 JOURNAL_UNITS = ["celery-worker-default", "celery-worker-mail_data", "celery-worker-logstash"]
 CELERY_QUEUES = ["default", "mail_data", "email"]
@@ -238,7 +238,7 @@ def test_a_queue_removed_from_the_variable_loses_its_service_and_its_monit_rule(
     host = app_host()
     run = run_playbook(
         "app-services.yml",
-        extra_vars={**store_hosts(), "celery_worker_queues": ["default", "mail_data", "logstash"]},
+        extra_vars={"celery_worker_queues": ["default", "mail_data", "logstash"]},
         limit="app1",
     )
     try:
@@ -249,7 +249,7 @@ def test_a_queue_removed_from_the_variable_loses_its_service_and_its_monit_rule(
         # monit re-reads its rules asynchronously after the reload.
         assert wait_until(lambda: "celery-worker-email" not in host.run("monit summary").stdout, 30)
     finally:
-        restored = run_playbook("app-services.yml", extra_vars=store_hosts(), limit="app1")
+        restored = run_playbook("app-services.yml", limit="app1")
     assert restored.rc == 0, restored.output
     assert host.service("celery-worker-email").is_running
     assert host.file("/etc/monit/conf.d/celerystack-celery-worker-email.conf").exists
