@@ -54,10 +54,12 @@ def test_the_declared_schedules_are_in_the_database():
     )
     assert result.rc == 0, result.stderr
     tasks = json.loads(result.stdout.strip().splitlines()[-1])
+    # inventories/prod/group_vars/app.yml, as the scenario's copy links it.
     assert tasks["heartbeat"][0] == "celerystack_app.mail.tasks.heartbeat"
     assert tasks["heartbeat"][1] == "every 60 seconds"
-    assert tasks["nightly purge"][1].startswith("15 3 * * *")
-    assert "Europe/Paris" in tasks["nightly purge"][1]
+    purge = tasks["nightly purge of stored mail events"]
+    assert purge[0] == "celerystack_app.mail.tasks.purge_old_mail_data"
+    assert purge[1].startswith("15 3 * * *") and "UTC" in purge[1], purge
 
 
 def test_the_secrets_are_readable_by_the_service_user_only():

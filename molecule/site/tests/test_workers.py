@@ -9,7 +9,6 @@ import shlex
 import uuid
 
 import pytest
-import testinfra
 from celerystack_testlib import run_playbook, vault_values, wait_until
 from conftest import app_host, django_shell
 
@@ -96,28 +95,30 @@ def test_a_logstash_event_becomes_exactly_one_row_even_when_published_twice():
     assert rows(event_id) == 1
 
 
+# From the application host, as Flower reads the management API: HTTPS on 15671, verified
+# against the inventory's CA.
 DEAD_LETTERS = """
-import base64, json, sys, urllib.request
-address = sys.argv[2]
-url = f"http://{address}:15672/api/queues/%2Fcelery/logstash.dead/get"
+import base64, json, ssl, sys, urllib.request
+url = "https://app-broker:15671/api/queues/%2Fcelery/logstash.dead/get"
 body = {"count": 10, "ackmode": "ack_requeue_false", "encoding": "auto"}
-auth = "Basic " + base64.b64encode(sys.argv[1].encode()).decode()
+auth = "Basic " + base64.b64encode(sys.stdin.readline().strip().encode()).decode()
 headers = {"Content-Type": "application/json", "Authorization": auth}
 request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
-print(json.dumps(json.load(urllib.request.urlopen(request))))
+context = ssl.create_default_context(cafile="/etc/celerystack/tls/broker-ca.crt")
+print(json.dumps(json.load(urllib.request.urlopen(request, context=context))))
 """
 
 
 def test_a_malformed_event_is_dead_lettered_with_its_reason():
-    broker = testinfra.get_host("podman://app-broker")
+    host = app_host()
     publish_raw("{not json")
     credentials = f"admin:{SECRETS['vault_rabbitmq_admin_password']}"
     messages = []
 
     def dead_lettered():
-        # The management API listens on the broker's address (Flower reads it from another host).
-        address = broker.check_output("hostname -I").split()[0]
-        out = broker.check_output(f"python3 -c {shlex.quote(DEAD_LETTERS)} {credentials} {address}")
+        out = host.check_output(
+            f"printf %s {shlex.quote(credentials)} | python3 -c {shlex.quote(DEAD_LETTERS)}"
+        )
         messages.extend(json.loads(out))
         return any(m["payload"] == "{not json" for m in messages)
 
