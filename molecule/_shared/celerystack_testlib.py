@@ -78,6 +78,18 @@ def vault_values(group: str = "all") -> dict:
     return {k: v for k, v in inventory_vars(group).items() if k.startswith("vault_")}
 
 
+def flat_secrets(group: str = "all") -> dict[str, str]:
+    """Every vault secret as a string that must never appear anywhere, by a name that says which:
+    `vault_x`, or `vault_x[key]` inside a mapping (the TLS keys by host)."""
+    found: dict[str, str] = {}
+    for name, value in vault_values(group).items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, item in items:
+            label = name if key is None else f"{name}[{key}]"
+            found[label] = secret_strings([item])[0]
+    return found
+
+
 def secret_strings(values) -> list[str]:
     """The strings that must never appear in output, from vault values: each plain secret, and
     for a PEM block one line of its body (a printed key would be re-wrapped or escaped, never

@@ -31,10 +31,14 @@ ca, other = sys.argv[1], sys.argv[2]
 db_password, lock_password = sys.stdin.read().split()
 
 def outcome(err):
-    text = repr(err)
-    if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(err, ssl.SSLCertVerificationError):
-        return "untrusted"
-    return type(err).__name__ + ": " + text[:200]
+    # A client library may wrap the TLS error (redis-py says only "ConnectionError"): the cause
+    # chain holds the verification failure.
+    cause = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in repr(cause):
+            return "untrusted"
+        cause = cause.__cause__ or cause.__context__
+    return type(err).__name__ + ": " + repr(err)[:200]
 
 def handshake(host, port, cafile):
     context = ssl.create_default_context(cafile=cafile)
