@@ -35,7 +35,8 @@ def outcome(err):
     # chain holds the verification failure.
     cause = err
     while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in repr(cause):
+        verification = isinstance(cause, ssl.SSLCertVerificationError)
+        if verification or "CERTIFICATE_VERIFY_FAILED" in repr(cause):
             return "untrusted"
         cause = cause.__cause__ or cause.__context__
     return type(err).__name__ + ": " + repr(err)[:200]
