@@ -387,16 +387,17 @@ def _check_worker(check, path, worker, defaults):
     if not check.mapping(path, worker, WORKER_KEYS):
         return
     _check_settings(check, path, worker)
-    if defaults is not None and isinstance(defaults, dict):
-        merged = _merge(defaults, worker)
-        soft, hard = _integer(merged.get("soft_time_limit")), _integer(merged.get("time_limit"))
-        if soft is not None and hard is not None and soft >= hard and soft > 0:
-            where = "soft_time_limit" if "soft_time_limit" in worker else "time_limit"
-            check.error(
-                "%s.%s" % (path, where),
-                "soft_time_limit (%d) must be below time_limit (%d)" % (soft, hard),
-                show=False,
-            )
+    # Without the defaults (the platform-wide check), a queue that sets both limits itself is
+    # still compared: the pair is wrong whatever the defaults say.
+    merged = _merge(defaults if isinstance(defaults, dict) else {}, worker)
+    soft, hard = _integer(merged.get("soft_time_limit")), _integer(merged.get("time_limit"))
+    if soft is not None and hard is not None and soft >= hard and soft > 0:
+        where = "soft_time_limit" if "soft_time_limit" in worker else "time_limit"
+        check.error(
+            "%s.%s" % (path, where),
+            "soft_time_limit (%d) must be below time_limit (%d)" % (soft, hard),
+            show=False,
+        )
 
 
 def _check_defaults(check, defaults, name):

@@ -62,17 +62,39 @@ def test_missing_passwords_are_named_by_argument_validation(tmp_path):
     )
 
 
-def test_changed_vault_password_replaces_the_old_one_in_place():
+def test_a_rotation_window_accepts_both_passwords_then_only_the_new_one():
+    # The documented rotation: the new password with the old one kept as previous (both log in,
+    # TLS still required), then the previous list emptied (the old one is refused).
     old = SECRETS["vault_mariadb_runtime_password"]
-    rotated = run_playbook(extra_vars={"vault_mariadb_runtime_password": ROTATED})
-    assert rotated.rc == 0, rotated.output
-    assert login(ROTATED)[0] == 0
-    rc, out = login(old)
-    assert rc != 0 and "Access denied" in out
+    window = {
+        "vault_mariadb_runtime_password": ROTATED,
+        "mariadb_runtime_previous_passwords": [old],
+    }
+    predicted = run_playbook(extra_vars=window, check=True)
+    assert predicted.rc == 0 and predicted.recap["db"]["changed"] > 0, predicted.output
+    assert login(ROTATED)[0] != 0  # check mode wrote nothing
+    opened = run_playbook(extra_vars=window)
+    try:
+        assert opened.rc == 0, opened.output
+        assert login(ROTATED)[0] == 0
+        assert login(old)[0] == 0
+        plain = testinfra.get_host("podman://app1").run(
+            f"MYSQL_PWD={shlex.quote(old)} mariadb -h db -u celerystack --skip-ssl -e 'SELECT 1'"
+        )
+        assert plain.rc != 0, plain.stdout
+        again = run_playbook(extra_vars=window)
+        assert again.rc == 0 and again.recap["db"]["changed"] == 0, again.output
 
-    restored = run_playbook()
-    assert restored.rc == 0, restored.output
+        closed = run_playbook(extra_vars={"vault_mariadb_runtime_password": ROTATED})
+        assert closed.rc == 0, closed.output
+        assert login(ROTATED)[0] == 0
+        rc, out = login(old)
+        assert rc != 0 and "Access denied" in out
+    finally:
+        restored = run_playbook()
+        assert restored.rc == 0, restored.output
     assert login(old)[0] == 0
+    assert login(ROTATED)[0] != 0
 
 
 @pytest.mark.last

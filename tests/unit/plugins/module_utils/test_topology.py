@@ -178,6 +178,15 @@ def test_a_route_declared_for_two_queues_is_refused():
     ]
 
 
+def test_limits_a_queue_sets_itself_are_compared_without_the_defaults():
+    # The platform-wide check (preflight's first task) has no worker defaults.
+    topology = with_queue(0, worker={"soft_time_limit": 900, "time_limit": 600})
+    assert core.errors(topology) == [
+        "celerystack_topology.queues[0].worker.soft_time_limit: soft_time_limit (900) must be "
+        "below time_limit (600)"
+    ]
+
+
 def test_bad_defaults_are_named_once_under_their_own_variable():
     found = core.errors(TOPOLOGY, {**DEFAULTS, "concurrency": 0})
     assert found == ["celery_worker_defaults.concurrency: must be an integer from 1 to 1000, got 0"]
