@@ -29,6 +29,14 @@ def test_missing_setting_and_secret_are_named(tmp_path):
     assert cfg.secret("DB_PASSWORD") == "pw"
 
 
+def test_numbered_secrets_are_a_list_in_number_order(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.write_text("KEY_FALLBACK_10=ten\nKEY_FALLBACK_2=two=2\nKEY_FALLBACK_X=no\nKEY=k\n")
+    cfg = Config({"CELERYSTACK_SECRETS_FILE": str(secrets)})
+    assert cfg.numbered_secrets("KEY_FALLBACK") == ["two=2", "ten"]
+    assert cfg.numbered_secrets("OTHER") == []
+
+
 def test_systemd_credentials_win_over_the_named_file(tmp_path):
     (tmp_path / "secrets").write_text("DB_PASSWORD=from-credentials\n")
     other = tmp_path / "other"

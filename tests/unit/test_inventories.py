@@ -16,7 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD = ROOT / "inventories" / "prod"
-SECRET_NAME = re.compile(r"(password|secret|secret_key|cookie|private_key)$")
+SECRET_NAME = re.compile(r"(passwords?|secret|secret_key(_fallbacks)?|cookie|private_key)$")
 
 
 def ansible(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -84,13 +84,15 @@ def test_the_vault_holds_every_secret_production_uses(prod_copy):
     referenced = set()
     for path in (PROD / "group_vars").rglob("*.yml"):
         text = path.read_text()
-        referenced |= set(re.findall(r"\bvault_[a-z_]+", text))
+        # A rotation window's variables are optional: `vault_x | default([])`.
+        referenced |= set(re.findall(r"\bvault_[a-z_]+\b(?! \| default\()", text))
         for name, value in (yaml.safe_load(text) or {}).items():
             # A secret-named setting in plain group_vars must only point at a vault variable (or
-            # at the host's entry of one: the TLS keys).
+            # at the host's entry of one: the TLS keys; or at an optional rotation window's).
             if SECRET_NAME.search(name):
                 assert re.fullmatch(
-                    r"\{\{ vault_[a-z_]+(\[inventory_hostname\])? \}\}", str(value)
+                    r"\{\{ vault_[a-z_]+(\[inventory_hostname\]| \| default\(\[\]\))? \}\}",
+                    str(value),
                 ), f"{path.name}: {name}"
     assert referenced
     assert referenced <= defined, referenced - defined

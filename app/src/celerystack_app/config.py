@@ -91,3 +91,13 @@ class Config:
             where = self.secrets_path() or "(no secrets file: set CELERYSTACK_SECRETS_FILE)"
             raise ImproperlyConfigured(f"secret {name} is missing from {where}")
         return default
+
+    def numbered_secrets(self, name: str) -> list[str]:
+        """The values of NAME_1, NAME_2, ... in the secrets file, in that order (a list secret:
+        values are verbatim, so no separator could be safe inside one line)."""
+        found = {}
+        for key, value in self.secrets().items():
+            number = key.removeprefix(name + "_")
+            if key.startswith(name + "_") and number.isdigit() and value:
+                found[int(number)] = value
+        return [found[number] for number in sorted(found)]

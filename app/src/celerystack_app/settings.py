@@ -13,6 +13,9 @@ from celerystack_app.config import Config
 cfg = Config()
 
 SECRET_KEY = cfg.secret("DJANGO_SECRET_KEY")
+# Keys still accepted for signatures made before a rotation (sessions, password-reset links):
+# the deployment writes DJANGO_SECRET_KEY_FALLBACK_<n> while a rotation window is open.
+SECRET_KEY_FALLBACKS = cfg.numbered_secrets("DJANGO_SECRET_KEY_FALLBACK")
 DEBUG = False
 ALLOWED_HOSTS = cfg.list("ALLOWED_HOSTS", "localhost")
 TIME_ZONE = cfg.get("TIME_ZONE", "UTC")
