@@ -2,7 +2,8 @@
 
 Scenario conftest files import the hooks from here, so every suite gets the same behaviour:
 the unit's journal printed next to a failing host test, ``@pytest.mark.last`` tests run after all
-others, and controller-side playbook runs parsed into a recap.
+others (``@pytest.mark.final`` ones after those: they leave the stack changed), and controller-side
+playbook runs parsed into a recap.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def run_playbook(
     playbook: str = "converge.yml",
     *,
     extra_vars: dict | None = None,
+    extra_vars_file: Path | None = None,
     limit: str | None = None,
     check: bool = False,
     inventory: str | None = None,
@@ -124,6 +126,8 @@ def run_playbook(
     cmd = ["ansible-playbook", "-i", inventory, str(path)]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
+    if extra_vars_file:  # secrets: in a file, never on a command line
+        cmd += ["-e", f"@{extra_vars_file}"]
     if limit:
         cmd += ["--limit", limit]
     if check:
@@ -197,6 +201,9 @@ def scenario_hosts() -> list[str]:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "last: run after every other test of the scenario")
+    config.addinivalue_line(
+        "markers", "final: run after the `last` tests (it leaves the scenario's stack changed)"
+    )
     # testinfra's ansible backend has no podman mapping and would run every command as an ad-hoc
     # `ansible` process (about a second each); talk to the containers with `podman exec` instead.
     # A module narrows its hosts with `testinfra_hosts`; by default it runs on every host.
@@ -213,7 +220,12 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    def rank(item) -> int:
+        return (
+            2 if item.get_closest_marker("final") else 1 if item.get_closest_marker("last") else 0
+        )
+
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(hookwrapper=True)

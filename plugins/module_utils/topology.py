@@ -613,6 +613,11 @@ def worker_options(settings):
     options.append("--soft-time-limit=%d" % _integer(settings["soft_time_limit"]))
     options.append("--time-limit=%d" % _integer(settings["time_limit"]))
     options.append("--loglevel=%s" % str(settings["loglevel"]).upper())
+    # Mingle (a start-up exchange of revoked task ids with the other workers) can wait forever
+    # when the others are restarting too, as after a broker restart or a rotated secret: seen in
+    # the site scenario's rotation test, and celery/celery#1664, #4185. Nothing here revokes
+    # tasks, so a worker starts without it.
+    options.append("--without-mingle")
     return options
 
 

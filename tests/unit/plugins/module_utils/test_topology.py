@@ -281,6 +281,7 @@ def test_options_come_from_the_queue_over_the_defaults():
         "--soft-time-limit=300",
         "--time-limit=360",
         "--loglevel=INFO",
+        "--without-mingle",
     ]
     assert services["mail_data"]["options"][0] == "--autoscale=8,2"
     assert "--prefetch-multiplier=4" in services["mail_data"]["options"]
