@@ -52,7 +52,7 @@ WINDOWS = {
 }
 
 # Logstash's part, run on app1 under the application's Python (kombu) as a transient unit: one
-# connection, publisher confirms, one event every 0.25 s with ids <prefix>-1, -2, ... An event
+# connection, publisher confirms, one event every 2 s with ids <prefix>-1, -2, ... An event
 # counts once the broker confirmed it; an unconfirmed one is sent again (same id) after a
 # reconnect. Each reconnect tries the passwords of PASSWORDS in order (new, then old), as a
 # Logstash fleet does while its own configuration rolls out. Prints no password.
@@ -103,7 +103,7 @@ while not stopping:
     with open(count_file + ".new", "w") as out:
         out.write(str(confirmed))
     os.replace(count_file + ".new", count_file)
-    time.sleep(0.25)
+    time.sleep(2)
 """
 
 # Run on app1 with the application's Python: one outcome per login, "ok" or "refused" (or what
@@ -132,7 +132,8 @@ def outcome(call):
         return "refused" if err.args[0] == 1045 else repr(err)[:200]
     except Exception as err:
         text = repr(err)
-        if "ACCESS_REFUSED" in text or "AccessRefused" in type(err).__name__:
+        refusals = ("ACCESS_REFUSED", "(1045, ", "Access denied for user")
+        if any(refusal in text for refusal in refusals):
             return "refused"
         return type(err).__name__ + ": " + text[:200]
 
@@ -326,7 +327,7 @@ def rotation(tmp_path_factory):
         f"/opt/celerystack/venv/bin/python /root/standin.py {prefix} {PASSWORDS} {COUNT}"
     )
     assert started.rc == 0, started.stderr
-    assert wait_until(lambda: confirmed_events() >= 5, 60), host.run(
+    assert wait_until(lambda: confirmed_events() >= 3, 60), host.run(
         f"journalctl -u {STANDIN} --no-pager"
     ).stdout
     # From now on Logstash's configuration has the new password first, the old one second.
@@ -355,7 +356,7 @@ def rotation(tmp_path_factory):
         seen["stored"] = stored_events(prefix, seen["confirmed"])
         return seen["stored"][1] >= seen["confirmed"]
 
-    wait_until(all_stored, 300)
+    wait_until(all_stored, 420)
     seen["standin journal"] = host.run(f"journalctl -u {STANDIN} --no-pager").stdout
     seen["logins old"] = logins(old)
     seen["logins new"] = logins(new)
@@ -376,7 +377,7 @@ def test_both_runs_succeed_and_the_pki_helper_gave_every_store_a_new_key(rotatio
 @pytest.mark.final
 def test_every_confirmed_event_is_one_row(rotation):
     # The stream kept flowing through both runs (broker restarts included) ...
-    assert rotation["events after round 1"] > 5
+    assert rotation["events after round 1"] > 3
     assert rotation["events after round 2"] > rotation["events after round 1"]
     # ... and every event the broker confirmed became exactly one row.
     rows, confirmed_rows = rotation["stored"]
