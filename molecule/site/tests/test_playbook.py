@@ -4,13 +4,17 @@ secret in any output."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from celerystack_testlib import (
     assert_no_secret_in_log,
     assert_required_variables_are_named,
     inventory_vars,
+    parse_recap,
     run_playbook,
     wait_until,
 )
@@ -33,6 +37,44 @@ def test_a_run_limited_to_the_database_keeps_the_application_hosts_grants():
     assert set(run.recap) == {"app-db"}, run.output
     assert run.changed() == {"app-db": 0}, run.output
     assert "Gather the addresses of the application hosts this run leaves out" in run.output
+
+
+def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(tmp_path):
+    # README, "Installed as a collection instead": built, installed from the tarball, and run by
+    # name from outside the checkout, where only the installed copy can resolve.
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    installed = tmp_path / "collections"
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_NOCOLOR="1")
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600
+        )
+
+    build = run("ansible-galaxy", "collection", "build", "--output-path", ".", str(project))
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = str(next(tmp_path.glob("celerystack-platform-*.tar.gz")))
+    install = run(
+        "ansible-galaxy",
+        "collection",
+        "install",
+        "--offline",
+        "--no-deps",
+        "-p",
+        "collections",
+        tarball,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    inventory = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
+    # The smoke test, and a check-mode converge of the workers: both read-only on the stack.
+    for playbook, extra in (("smoke", []), ("site", ["--check", "--diff", "--tags", "workers"])):
+        used = run("ansible-playbook", f"celerystack.platform.{playbook}", "-i", inventory, *extra)
+        output = used.stdout + used.stderr
+        assert used.returncode == 0, output
+        assert str(project) not in output, output
+        recap = parse_recap(output)
+        assert "app1" in recap and all(h["failed"] == 0 for h in recap.values()), output
+    assert all(h["changed"] == 0 for h in recap.values()), output
 
 
 def test_beat_schedule_cases_against_the_live_database():
