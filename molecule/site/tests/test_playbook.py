@@ -65,7 +65,18 @@ def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(
         tarball,
     )
     assert install.returncode == 0, install.stdout + install.stderr
+    contents = installed / "ansible_collections" / "celerystack" / "platform"
+    assert not (contents / "inventories").exists() and not (contents / "collections").exists()
     inventory = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
+    for playbook in ("roundtrip", "preflight", "pki"):
+        parsed = run(
+            "ansible-playbook",
+            f"celerystack.platform.{playbook}",
+            "-i",
+            inventory,
+            "--syntax-check",
+        )
+        assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     # The smoke test, and a check-mode converge of the workers: both read-only on the stack.
     for playbook, extra in (("smoke", []), ("site", ["--check", "--diff", "--tags", "workers"])):
         used = run("ansible-playbook", f"celerystack.platform.{playbook}", "-i", inventory, *extra)
