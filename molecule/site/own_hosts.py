@@ -70,11 +70,13 @@ def build_script(lines: list[str], own_hosts: str, work: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def clean_env(home: Path, editor: str) -> dict[str, str]:
+def clean_env(user: pwd.struct_passwd, editor: str) -> dict[str, str]:
     """What a new user's login shell has: no harness variables, no virtualenv, no Ansible
     settings; the machine's pip configuration (its index) is kept, as a user's pip.conf would be."""
     env = {
-        "HOME": str(home),
+        "HOME": user.pw_dir,
+        "USER": user.pw_name,
+        "LOGNAME": user.pw_name,
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
         "TERM": "dumb",
@@ -99,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     script = work / "own-hosts.sh"
     script.write_text(build_script(readme_block(Path(args.readme)), own_hosts, work))
     editor = f"python3 {own_hosts} edit-vault {work / 'values.json'}"
-    env = clean_env(Path(user.pw_dir), editor)
-    env.update(USER=user.pw_name, LOGNAME=user.pw_name)
+    env = clean_env(user, editor)
 
     pid, fd = pty.fork()
     if pid == 0:  # the user's shell
