@@ -24,6 +24,8 @@ _RECAP = re.compile(
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
     re.MULTILINE,
 )
+# A colour escape left in by an environment that forces colour (CI sets ANSIBLE_FORCE_COLOR).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -42,7 +44,7 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
     """Return {host: {ok, changed, unreachable, failed}} from a PLAY RECAP."""
     return {
         m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
-        for m in _RECAP.finditer(output)
+        for m in _RECAP.finditer(_ANSI.sub("", output))
     }
 
 
@@ -136,14 +138,23 @@ def run_playbook(
         cmd += ["--tags", tags]
     if skip_tags:
         cmd += ["--skip-tags", skip_tags]
-    env = dict(
-        os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=_log_path()
-    )
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        cmd, capture_output=True, text=True, env=playbook_env(), timeout=timeout, check=False
     )
     output = proc.stdout + proc.stderr
     return PlaybookRun(proc.returncode, output, parse_recap(output))
+
+
+def playbook_env(**extra: str) -> dict[str, str]:
+    """The environment of a controller-side ansible run: plain text (whatever colour the caller's
+    environment forces), logged to the scenario's log, which the no-secret tests search."""
+    return dict(
+        os.environ,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_LOG_PATH=_log_path(),
+        **extra,
+    )
 
 
 def _log_path() -> str:

@@ -15,6 +15,7 @@ from celerystack_testlib import (
     assert_required_variables_are_named,
     inventory_vars,
     parse_recap,
+    playbook_env,
     run_playbook,
     wait_until,
 )
@@ -44,7 +45,7 @@ def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(
     # name from outside the checkout, where only the installed copy can resolve.
     project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
     installed = tmp_path / "collections"
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_NOCOLOR="1")
+    env = playbook_env(ANSIBLE_COLLECTIONS_PATH=str(installed))
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run(
