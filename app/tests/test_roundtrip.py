@@ -47,3 +47,39 @@ def test_the_events_parse_as_the_consumer_parses_them():
         "roundtrip-abc-0",
         "roundtrip-abc-1",
     ]
+
+
+def flaky_count(monkeypatch, failures):
+    """QuerySet.count failing `failures` times (None: always) the way a restarting MariaDB does."""
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    real = QuerySet.count
+    calls = {"n": 0}
+
+    def count(self):
+        calls["n"] += 1
+        if failures is None or calls["n"] <= failures:
+            raise OperationalError(2006, "MySQL server has gone away")
+        return real(self)
+
+    monkeypatch.setattr(QuerySet, "count", count)
+
+
+@pytest.mark.django_db
+def test_a_database_restart_while_waiting_is_reported_and_the_count_resumes(monkeypatch, capsys):
+    monkeypatch.setattr(roundtrip, "publish", consumed)
+    flaky_count(monkeypatch, failures=2)
+    call_command("roundtrip", events=3, timeout=5)
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["stored"] == 3
+    assert "lost the database connection ((2006, 'MySQL server has gone away'))" in captured.err
+    assert "the database connection is back" in captured.err
+
+
+@pytest.mark.django_db
+def test_a_database_that_stays_away_ends_the_round_trip_with_an_error_line(monkeypatch):
+    monkeypatch.setattr(roundtrip, "publish", consumed)
+    flaky_count(monkeypatch, failures=None)
+    with pytest.raises(CommandError, match="lost the database connection and it was not back"):
+        call_command("roundtrip", events=2, timeout=1)

@@ -20,7 +20,7 @@ def test_heartbeat_records_a_row():
 @pytest.mark.django_db
 def test_the_purge_runs_once_at_a_time(monkeypatch):
     MailData.objects.create(event_id="old")
-    monkeypatch.setattr(locks, "acquire", lambda client, key, timeout: None)
+    monkeypatch.setattr(locks, "acquire", lambda client, key, timeout, task_id=None: None)
     monkeypatch.setattr(locks, "lock_client", lambda: None)
     # Someone else holds the lock: skipped, nothing deleted.
     assert purge_old_mail_data.apply(kwargs={"days": 0}).get() is None

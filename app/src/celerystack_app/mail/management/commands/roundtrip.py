@@ -3,7 +3,10 @@
 Publishes a batch of Logstash-style raw events to the event exchange (as Logstash does: JSON
 bodies, no Celery envelope), waits until every one is a row in the database, optionally waits for
 a fresh beat heartbeat, prints one JSON line with the figures, and removes the batch's rows.
-Exits non-zero when the batch or the heartbeat does not arrive in time.
+Exits non-zero when the batch or the heartbeat does not arrive in time. A database that goes away
+while it waits (a MariaDB restart) is reported on standard error and waited for: the events wait
+in the broker meanwhile, so the count resumes when it is back; still away at the timeout, the
+command ends with an error line saying so.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from celerystack_app.celery import app
@@ -63,6 +67,29 @@ def wait_for(check, timeout: float, interval: float = 0.5):
         time.sleep(interval)
 
 
+class Database:
+    """Queries that survive the database going away: a failed one is reported once per outage,
+    the connection dropped (Django reconnects on the next query), and None returned."""
+
+    def __init__(self, report):
+        self.report = report
+        self.lost = None  # the error of the outage in progress, if any
+
+    def __call__(self, query):
+        try:
+            value = query()
+        except DatabaseError as error:
+            connection.close()
+            if self.lost is None:
+                self.report(f"lost the database connection ({error}); waiting for it")
+            self.lost = error
+            return None
+        if self.lost is not None:
+            self.report("the database connection is back")
+            self.lost = None
+        return value
+
+
 class Command(BaseCommand):
     help = "Publish a batch of raw events and wait until each is a row (and, optionally, a beat)."
 
@@ -85,22 +112,30 @@ class Command(BaseCommand):
             raise CommandError("--events must be 1 or more")
         batch = uuid.uuid4().hex[:12]
         rows = MailData.objects.filter(event_id__startswith=f"{PREFIX}{batch}-")
+        database = Database(self.stderr.write)
         started = time.monotonic()
         publish(batch_events(batch, count), options["exchange"], options["routing_key"])
         published = time.monotonic() - started
-        stored = wait_for(lambda: rows.count() == count and count, options["timeout"])
-        stored = rows.count()
+        wait_for(lambda: database(rows.count) == count, options["timeout"])
+        stored = database(rows.count)
         elapsed = time.monotonic() - started
         heartbeat_age = None
-        if options["heartbeat_within"]:
+        if options["heartbeat_within"] and stored is not None:
             window = timedelta(seconds=options["heartbeat_within"])
 
             def fresh():
                 recent = Heartbeat.objects.filter(at__gte=timezone.now() - window)
                 return recent.order_by("-at").first()
 
-            last = wait_for(fresh, options["timeout"], interval=2)
+            last = wait_for(lambda: database(fresh), options["timeout"], interval=2)
             heartbeat_age = round((timezone.now() - last.at).total_seconds(), 1) if last else None
+        if stored is None:
+            raise CommandError(
+                f"lost the database connection and it was not back within "
+                f"{options['timeout']:g} s ({database.lost}); the batch's events wait in the "
+                f"broker and become rows once it is: count rows with event_id starting "
+                f"{PREFIX}{batch}-"
+            )
         result = {
             "batch": batch,
             "published": count,
@@ -111,7 +146,7 @@ class Command(BaseCommand):
             "heartbeat_age_seconds": heartbeat_age,
         }
         if not options["keep"]:
-            rows.delete()
+            database(rows.delete)
         self.stdout.write(json.dumps(result))
         if stored != count:
             raise CommandError(f"only {stored} of {count} events became rows in time")

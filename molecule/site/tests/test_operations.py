@@ -1,0 +1,266 @@
+"""Day-2 operations on the live stack, as docs/operations.md gives them: queue health with limits,
+stale locks freed only when their holder is gone, beat moved off a host in the same run, worker
+logs rotated while the worker keeps writing, a round trip that survives a database restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+from celerystack_testlib import inventory_vars, run_playbook, wait_until
+from conftest import ENV_FILE, MANAGE, app_host, django_shell
+
+testinfra_hosts = ["app1"]
+PLAYBOOKS = Path("../../playbooks")
+DECLARED = [q["name"] for q in inventory_vars()["celerystack_topology"]["queues"]]
+
+
+def broker_queues() -> dict[str, tuple[int, int]]:
+    """{queue: (ready, consumers)} of the /celery vhost, as the broker itself counts them."""
+    broker = testinfra.get_host("podman://app-broker")
+    out = broker.check_output(
+        "rabbitmqctl -q list_queues -p /celery name messages_ready consumers --formatter json"
+    )
+    return {q["name"]: (q["messages_ready"], q["consumers"]) for q in json.loads(out)}
+
+
+# --- Recovery --------------------------------------------------------------------------------
+
+
+def main_pid(unit: str) -> str:
+    return app_host().check_output(f"systemctl show -P MainPID {unit}")
+
+
+@pytest.mark.parametrize(
+    ("unit", "whom"),
+    [
+        ("celery-worker-logstash", "all"),
+        ("celery-worker-logstash", "main"),
+        ("celery-beat", "all"),
+        ("celery-flower", "all"),
+    ],
+)
+def test_a_service_killed_with_sigkill_runs_again_within_30_seconds(unit, whom):
+    host = app_host()
+    before = main_pid(unit)
+    host.check_output(f"systemctl kill --signal=SIGKILL --kill-whom={whom} {unit}")
+
+    def back() -> bool:
+        state = host.run(f"systemctl is-active {unit}").stdout.strip()
+        return state == "active" and main_pid(unit) not in ("0", before)
+
+    assert wait_until(back, 30), host.run(f"systemctl status {unit}").stdout
+    if unit.startswith("celery-worker-"):
+        queue = unit.removeprefix("celery-worker-")
+        assert wait_until(lambda: broker_queues()[queue][1] >= 1, 30), broker_queues()
+
+
+# --- Queue health ------------------------------------------------------------------------------
+
+
+def test_queue_health_reports_each_queue_as_the_broker_counts_it_and_fails_past_a_limit():
+    limits = {"*": {"min_consumers": 1}, "logstash.dead": {"min_consumers": 0}}
+    healthy = run_playbook(PLAYBOOKS / "queues.yml", extra_vars={"rabbitmq_queue_limits": limits})
+    assert healthy.rc == 0, healthy.output
+    counted = broker_queues()  # and Celery's own queues, which the platform does not declare
+    for name in DECLARED:
+        ready, consumers = counted[name]
+        assert f"{name}: {ready} ready, " in healthy.output, name
+        assert f"{consumers} consumers" in healthy.output, name
+    past = run_playbook(
+        PLAYBOOKS / "queues.yml",
+        extra_vars={"rabbitmq_queue_limits": {**limits, "email": {"min_consumers": 5}}},
+    )
+    assert past.rc != 0
+    assert "email: consumers 1, min_consumers 5" in past.output, past.output
+    bad = run_playbook(
+        PLAYBOOKS / "queues.yml", extra_vars={"rabbitmq_queue_limits": {"email": {"max_redy": 1}}}
+    )
+    assert bad.rc != 0
+    assert "limits.email.max_redy is not a limit" in bad.output, bad.output
+
+
+# --- Locks -------------------------------------------------------------------------------------
+
+HOLD = (
+    "import time\n"
+    "from celerystack_app.mail import locks\n"
+    "assert locks.acquire(locks.lock_client(), {key!r}, 600, 'drill-task')\n"
+    "time.sleep({seconds})\n"
+)
+
+
+def lock_keys(pattern: str) -> dict[str, str]:
+    result = django_shell(
+        "import json\nfrom celerystack_app.mail import locks\n"
+        f"print('LOCKS', json.dumps({{l['key']: l['state'] for l in "
+        f"locks.held(locks.lock_client(), {pattern!r})}}))"
+    )
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("LOCKS"))
+    return json.loads(line.split(" ", 1)[1])
+
+
+def clear_drill_locks() -> None:
+    result = django_shell(
+        "from celerystack_app.mail import locks\nclient = locks.lock_client()\n"
+        "for key in client.scan_iter(match=locks.settings.LOCK_PREFIX + 'drill:*'):\n"
+        "    client.delete(key)"
+    )
+    assert result.rc == 0, result.stderr
+
+
+def hold_lock(key: str, seconds: float) -> str:
+    """A process on app1 that takes `key` and keeps running for `seconds` (a live holder); with 0
+    it exits at once, leaving the lock to a dead holder. Returns its transient unit."""
+    unit = f"drill-{uuid.uuid4().hex[:6]}"
+    code = HOLD.format(key=key, seconds=seconds)
+    app_host().check_output(
+        f"systemd-run --unit={unit} --uid=celerystack -p EnvironmentFile={ENV_FILE} "
+        f"{MANAGE} shell --no-imports -c {shlex.quote(code)}"
+    )
+    return unit
+
+
+def test_a_stale_lock_is_freed_only_when_its_holder_is_gone():
+    host = app_host()
+    clear_drill_locks()  # a run interrupted earlier
+    live = hold_lock("drill:live", 300)
+    dead = hold_lock("drill:dead", 0)
+    try:
+        assert wait_until(
+            lambda: lock_keys("drill:*") == {"drill:dead": "dead", "drill:live": "alive"}
+        )
+        listed = run_playbook(
+            PLAYBOOKS / "locks.yml", extra_vars={"celery_app_locks_match": "drill:*"}
+        )
+        assert listed.rc == 0, listed.output
+        assert "drill:dead: dead, held by app1 pid " in listed.output, listed.output
+        assert "drill:live: alive, held by app1 pid " in listed.output, listed.output
+        assert "(task drill-task)" in listed.output, listed.output
+        # A live holder refuses the whole request, before anything is freed.
+        refused = run_playbook(
+            PLAYBOOKS / "locks.yml",
+            extra_vars={"celery_app_locks_match": "drill:*", "celery_app_locks_free": True},
+        )
+        assert refused.rc != 0
+        assert "Refused: drill:live (holder alive)" in refused.output, refused.output
+        assert set(lock_keys("drill:*")) == {"drill:dead", "drill:live"}
+        # --check says what would go and frees nothing; the run frees exactly that.
+        dead_only = {"celery_app_locks_match": "drill:d*", "celery_app_locks_free": True}
+        checked = run_playbook(PLAYBOOKS / "locks.yml", extra_vars=dead_only, check=True)
+        assert checked.rc == 0 and checked.changed()["app1"] == 1, checked.output
+        assert set(lock_keys("drill:*")) == {"drill:dead", "drill:live"}
+        freed = run_playbook(PLAYBOOKS / "locks.yml", extra_vars=dead_only)
+        assert freed.rc == 0 and freed.changed()["app1"] == 1, freed.output
+        assert lock_keys("drill:*") == {"drill:live": "alive"}
+        again = run_playbook(PLAYBOOKS / "locks.yml", extra_vars=dead_only)
+        assert again.rc == 0 and again.changed()["app1"] == 0, again.output
+        # Force frees a live holder's lock, with a warning that names it.
+        forced = run_playbook(
+            PLAYBOOKS / "locks.yml",
+            extra_vars={
+                "celery_app_locks_match": "drill:live",
+                "celery_app_locks_free": True,
+                "celery_app_locks_force": True,
+            },
+        )
+        assert forced.rc == 0 and forced.changed()["app1"] == 1, forced.output
+        assert "WARNING: freeing by force drill:live: alive, held by" in forced.output
+        assert lock_keys("drill:*") == {}
+    finally:
+        host.run(f"systemctl stop {live} {dead}; systemctl reset-failed {live} {dead}")
+        clear_drill_locks()
+
+
+# --- Beat moved off a host --------------------------------------------------------------------
+
+
+def moved_inventory(tmp_path: Path) -> str:
+    """The scenario's inventory with beat on another host (app-db) instead of app1."""
+    source = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    target = tmp_path / "inventory"
+    shutil.copytree(source, target)
+    hosts = target / "ansible_inventory.yml"
+    inventory = yaml.safe_load(hosts.read_text())
+    inventory["beat"]["hosts"] = {"app-db": inventory["all"]["hosts"]["app-db"]}
+    hosts.write_text(yaml.safe_dump(inventory))
+    return str(target)
+
+
+@pytest.mark.last
+def test_beat_moved_to_another_host_stops_on_the_old_one_in_the_same_run(tmp_path):
+    host = app_host()
+    moved = run_playbook(inventory=moved_inventory(tmp_path), limit="app1", tags="beat,monit")
+    try:
+        assert moved.rc == 0, moved.output
+        assert host.run("systemctl is-active celery-beat").stdout.strip() != "active"
+        assert not host.file("/etc/systemd/system/celery-beat.service").exists
+        assert not host.file("/etc/monit/conf.d/celerystack-celery-beat.conf").exists
+        assert host.run("pgrep -f '[c]elery .* beat'").rc == 1  # [c]: not this shell
+    finally:
+        restored = run_playbook(limit="app1", tags="beat,monit")
+    assert restored.rc == 0, restored.output
+    assert host.service("celery-beat").is_running
+    assert wait_until(lambda: "celery-beat" in host.run("monit summary").stdout, 30)
+
+
+# --- Worker logs -------------------------------------------------------------------------------
+
+
+def test_worker_logs_rotate_while_the_worker_keeps_writing():
+    host = app_host()
+    log = "/var/log/celery/celery-worker-default.log"
+    assert host.run(f"test -s {log}").rc == 0
+    host.check_output("logrotate --force /etc/logrotate.d/celerystack-workers")
+    assert host.file(f"{log}.1").size > 0
+    assert host.file(log).size == 0
+    # The worker still writes to the file it had open: a task's lines land in the fresh log.
+    marker = uuid.uuid4().hex
+    sent = django_shell(
+        "from celerystack_app.celery import app\n"
+        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
+        " queue='default')"
+    )
+    assert sent.rc == 0, sent.stderr
+    assert wait_until(lambda: host.file(log).size > 0, 30)
+    assert "celerystack_app.mail.tasks.heartbeat" in host.file(log).content_string
+    # Logrotate runs hourly, so a log past celery_worker_log_max_size goes within the hour.
+    timer = host.check_output("systemctl show -P TimersCalendar logrotate.timer")
+    assert "OnCalendar=*-*-* *:00:00" in timer, timer
+
+
+# --- The round trip across a database restart --------------------------------------------------
+
+
+def test_the_round_trip_waits_out_a_database_restart_and_says_so():
+    database = testinfra.get_host("podman://app-db")
+    host = app_host()
+    roundtrip = f"{MANAGE} roundtrip --events 20 --timeout 120"
+    command = f"set -a; . {ENV_FILE}; set +a; exec runuser -u celerystack -- {roundtrip}"
+    started = host.run(
+        "systemd-run --unit=drill-roundtrip --collect"
+        " -p StandardOutput=file:/run/drill-roundtrip.out"
+        " -p StandardError=file:/run/drill-roundtrip.err"
+        f" bash -c {shlex.quote(command)}"
+    )
+    assert started.rc == 0, started.stderr
+    time.sleep(1)
+    database.check_output("systemctl stop mariadb")
+    time.sleep(8)
+    database.check_output("systemctl start mariadb")
+    assert wait_until(lambda: host.run("systemctl is-active drill-roundtrip").rc != 0, 150)
+    out = host.file("/run/drill-roundtrip.out").content_string
+    err = host.file("/run/drill-roundtrip.err").content_string
+    result = json.loads(out.splitlines()[-1])
+    assert (result["published"], result["stored"]) == (20, 20), out + err
+    assert "lost the database connection" in err, err
+    assert "the database connection is back" in err, err
+    assert "Traceback" not in err, err
