@@ -17,6 +17,7 @@ import testinfra
 import yaml
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
 from conftest import ENV_FILE, MANAGE, app_host, django_shell
+from test_workers import completion, send_long_running, started_long_running
 
 testinfra_hosts = ["app1"]
 PLAYBOOKS = Path("../../playbooks")
@@ -86,6 +87,92 @@ def test_queue_health_reports_each_queue_as_the_broker_counts_it_and_fails_past_
     )
     assert bad.rc != 0
     assert "limits.email.max_redy is not a limit" in bad.output, bad.output
+
+
+# --- Purge -------------------------------------------------------------------------------------
+
+
+def purge(check: bool = False, **extra):
+    return run_playbook(PLAYBOOKS / "purge.yml", extra_vars=extra, check=check)
+
+
+def test_a_purge_is_refused_while_the_queue_has_consumers_and_removes_exactly_what_was_queued():
+    host = app_host()
+    refused = purge(celerystack_purge_queue="email")
+    assert refused.rc != 0
+    assert "refused: queue email in vhost /celery has 1 consumer(s)" in refused.output
+    assert host.service("celery-worker-email").is_running
+    unknown = purge(celerystack_purge_queue="emial", celerystack_purge_stop_workers=True)
+    assert unknown.rc != 0
+    assert "celerystack_purge_queue must name a queue of celerystack_topology" in unknown.output
+    assert host.service("celery-worker-email").is_running
+    # Seven tasks wait in the queue while its worker is down (as after an outage).
+    host.check_output("monit unmonitor celery-worker-email && systemctl stop celery-worker-email")
+    try:
+        sent = django_shell(
+            "from celerystack_app.celery import app\n"
+            "for n in range(7):\n"
+            "    app.send_task('celerystack_app.mail.tasks.send_notification',"
+            " args=['nobody@celerystack.invalid', 'purge drill', str(n)], queue='email')"
+        )
+        assert sent.rc == 0, sent.stderr
+        assert wait_until(lambda: broker_queues()["email"] == (7, 0), 30), broker_queues()
+        checked = purge(
+            check=True, celerystack_purge_queue="email", celerystack_purge_stop_workers=True
+        )
+        assert checked.rc == 0, checked.output
+        assert "7 ready message(s) would be purged from email" in checked.output, checked.output
+        assert broker_queues()["email"] == (7, 0)
+        purged = purge(celerystack_purge_queue="email", celerystack_purge_stop_workers=True)
+        assert purged.rc == 0, purged.output
+        assert "7 ready message(s) were purged from email" in purged.output, purged.output
+    finally:
+        host.run("systemctl start celery-worker-email && monit monitor celery-worker-email")
+    # The purge started the worker again, and monit watches it again.
+    assert host.service("celery-worker-email").is_running
+    assert wait_until(lambda: broker_queues()["email"] == (0, 1), 30), broker_queues()
+    assert wait_until(
+        lambda: "Not monitored" not in host.run("monit status celery-worker-email").stdout, 30
+    )
+
+
+# --- Drain, resume, rolling restart ------------------------------------------------------------
+
+
+def drain(**extra):
+    return run_playbook(PLAYBOOKS / "drain.yml", extra_vars=extra)
+
+
+def test_a_drain_during_a_running_task_loses_nothing_and_resume_consumes_the_backlog():
+    host = app_host()
+    key = started_long_running(10)
+    stopped = drain(celerystack_drain="stop", celerystack_drain_queues=["default"])
+    try:
+        assert stopped.rc == 0, stopped.output
+        # Warm: the running task finished in its first attempt before the service stopped.
+        assert completion(key) == (1, True)
+        assert not host.service("celery-worker-default").is_running
+        assert host.service("celery-worker-email").is_running  # only the queue asked for
+        assert broker_queues()["default"][1] == 0
+        # What is sent meanwhile waits in the broker.
+        waiting = f"long-{uuid.uuid4().hex[:8]}"
+        send_long_running(waiting, 1)
+        assert wait_until(lambda: broker_queues()["default"] == (1, 0), 30), broker_queues()
+    finally:
+        started = drain(celerystack_drain="start", celerystack_drain_queues=["default"])
+    assert started.rc == 0, started.output
+    assert wait_until(lambda: completion(waiting) == (1, True), 60), completion(waiting)
+    assert wait_until(
+        lambda: "Not monitored" not in host.run("monit status celery-worker-default").stdout, 30
+    )
+    # A rolling warm restart of every worker service, one host at a time.
+    before = {unit: main_pid(unit) for unit in ("celery-worker-default", "celery-worker-email")}
+    rolled = drain(celerystack_drain="restart", celerystack_drain_serial=1)
+    assert rolled.rc == 0, rolled.output
+    for unit, pid in before.items():
+        assert host.service(unit).is_running and main_pid(unit) != pid, unit
+    refused = drain(celerystack_drain="pause")
+    assert refused.rc != 0 and "celerystack_drain must be stop, start or restart" in refused.output
 
 
 # --- Locks -------------------------------------------------------------------------------------
