@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import uuid
 
 import pytest
@@ -33,11 +35,14 @@ def address_of(name):
 
 def test_listeners_are_exactly_the_configured_ones():
     plain, tls = address_of("rabbit-plain"), address_of("rabbit-tls")
+    # Management and the Prometheus metrics on the management address only.
     assert listeners("rabbit-plain") == sorted(
-        ["127.0.0.1:5672", f"{plain}:5672", "127.0.0.1:15672"]
+        ["127.0.0.1:5672", f"{plain}:5672", "127.0.0.1:15672", "127.0.0.1:15692"]
     )
     # TLS only: no plain AMQP, management over HTTPS on the network address.
-    assert listeners("rabbit-tls") == sorted(["127.0.0.1:5671", f"{tls}:5671", f"{tls}:15671"])
+    assert listeners("rabbit-tls") == sorted(
+        ["127.0.0.1:5671", f"{tls}:5671", f"{tls}:15671", f"{tls}:15692"]
+    )
 
 
 def test_guest_cannot_log_in_over_amqp_or_http():
@@ -126,3 +131,37 @@ def test_a_wiped_node_comes_back_with_users_queues_and_bindings(host):
     run = run_playbook(limit=name)
     assert run.rc == 0, run.output
     assert run.recap[name]["changed"] == 0, run.output
+
+
+def test_prometheus_metrics_count_every_queue_for_another_host():
+    tls = address_of("rabbit-tls")
+    fetch = (
+        "import sys, urllib.request\n"
+        "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    )
+    metrics = host("client").check_output(
+        shlex.join(["python3", "-c", fetch, f"http://{tls}:15692/metrics/per-object"])
+    )
+    served = {
+        (m["vhost"], m["queue"])
+        for m in (
+            dict(re.findall(r'(\w+)="([^"]*)"', line))
+            for line in metrics.splitlines()
+            if line.startswith("rabbitmq_queue_messages_ready{")
+        )
+    }
+    broker = host("rabbit-tls")
+    vhosts = [
+        v["name"]
+        for v in json.loads(broker.check_output("rabbitmqctl -q list_vhosts name --formatter json"))
+    ]
+    listed = {
+        (vhost, q["name"])
+        for vhost in vhosts
+        for q in json.loads(
+            broker.check_output(
+                f"rabbitmqctl -q list_queues -p {shlex.quote(vhost)} name --formatter json"
+            )
+        )
+    }
+    assert listed and served == listed
