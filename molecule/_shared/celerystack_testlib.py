@@ -115,6 +115,7 @@ def run_playbook(
     extra_vars_file: Path | None = None,
     limit: str | None = None,
     check: bool = False,
+    diff: bool = False,
     inventory: str | None = None,
     tags: str | None = None,
     skip_tags: str | None = None,
@@ -134,6 +135,8 @@ def run_playbook(
         cmd += ["--limit", limit]
     if check:
         cmd += ["--check", "--diff"]
+    elif diff:
+        cmd += ["--diff"]
     if tags:
         cmd += ["--tags", tags]
     if skip_tags:

@@ -175,6 +175,65 @@ def test_a_drain_during_a_running_task_loses_nothing_and_resume_consumes_the_bac
     assert refused.rc != 0 and "celerystack_drain must be stop, start or restart" in refused.output
 
 
+# --- A backlog after an outage ---------------------------------------------------------------
+
+
+def test_a_backlog_runs_with_raised_autoscale_until_drained_then_the_settings_go_back():
+    host = app_host()
+    unit = "celery-worker-mail_data"
+    topology_autoscale = "--autoscale=16,4"
+    assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
+    # The outage: the queue's worker is down while 60 events' tasks pile up.
+    host.check_output(f"monit unmonitor {unit} && systemctl stop {unit}")
+    batch = uuid.uuid4().hex[:8]
+    try:
+        sent = django_shell(
+            "from celerystack_app.mail.tasks import store_mail_data\n"
+            "for n in range(60):\n"
+            f"    store_mail_data.delay(event_id=f'backlog-{batch}-{{n}}')"
+        )
+        assert sent.rc == 0, sent.stderr
+        assert wait_until(lambda: broker_queues()["mail_data"][0] == 60, 30), broker_queues()
+        run = run_playbook(
+            PLAYBOOKS / "backlog.yml",
+            diff=True,
+            extra_vars={
+                "celerystack_backlog_queue": "mail_data",
+                "celerystack_backlog_autoscale": "8,2",
+                "celerystack_backlog_poll": 2,
+                "celerystack_backlog_timeout": 300,
+            },
+        )
+    finally:
+        host.run(f"systemctl start {unit}; monit monitor {unit}")
+    assert run.rc == 0, run.output
+    # Raised for the drain (the unit's diff), back to the topology's after it.
+    assert "--autoscale=8,2" in run.output, run.output
+    assert "mail_data: 60 ready when the wait began, 0 after" in run.output, run.output
+    assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
+    assert host.service(unit).is_running
+    assert wait_until(lambda: rows_with_prefix(f"backlog-{batch}-") == 60, 60)
+    bad = run_playbook(
+        PLAYBOOKS / "backlog.yml",
+        extra_vars={
+            "celerystack_backlog_queue": "mail_data",
+            "celerystack_backlog_autoscale": "2,8",
+        },
+    )
+    assert bad.rc != 0
+    assert "queues[1].worker.autoscale: 'max,min' needs 1 <= min <= max" in bad.output, bad.output
+    assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
+
+
+def rows_with_prefix(prefix: str) -> int:
+    result = django_shell(
+        "from celerystack_app.mail.models import MailData\n"
+        f"print('ROWS', MailData.objects.filter(event_id__startswith={prefix!r}).count())"
+    )
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("ROWS"))
+    return int(line.split()[1])
+
+
 # --- Locks -------------------------------------------------------------------------------------
 
 HOLD = (
