@@ -50,7 +50,7 @@ def test_the_topology_names_its_celery_queues_only():
 
 
 def test_tuning_one_queue_restarts_that_queue_alone():
-    # docs/operations.md, "A backlog after an outage", for good: the topology changed, `--tags workers`.
+    # docs/operations.md, "A backlog after an outage" (for good): `--tags workers`.
     before = main_pids()
     tuned = topology_with("mail_data", worker={"autoscale": "3,1"})
     run = run_playbook(extra_vars={"celerystack_topology": tuned}, tags="workers")
