@@ -358,6 +358,34 @@ def test_beat_moved_to_another_host_stops_on_the_old_one_in_the_same_run(tmp_pat
     assert wait_until(lambda: "celery-beat" in host.run("monit summary").stdout, 30)
 
 
+# --- Broker wipe -------------------------------------------------------------------------------
+
+
+@pytest.mark.last
+def test_a_broker_wipe_needs_the_node_named_and_ends_with_a_round_trip():
+    broker = testinfra.get_host("podman://app-broker")
+
+    def started() -> str:
+        return broker.check_output(
+            "systemctl show -P ActiveEnterTimestampMonotonic rabbitmq-server"
+        )
+
+    before = started()
+    for confirm in ({}, {"celerystack_wipe_confirm": "app-brokr"}):
+        refused = run_playbook(PLAYBOOKS / "wipe.yml", extra_vars=confirm)
+        assert refused.rc != 0
+        assert "Refused: wiping app-broker deletes every message it holds" in refused.output
+    assert started() == before
+    wiped = run_playbook(
+        PLAYBOOKS / "wipe.yml",
+        extra_vars={"celerystack_wipe_confirm": "app-broker", "celery_app_roundtrip_events": 20},
+    )
+    assert wiped.rc == 0, wiped.output
+    assert started() != before
+    # The workers reconnected by themselves: the round trip's events all became rows.
+    assert "20 of 20 events became rows" in wiped.output, wiped.output
+
+
 # --- Worker logs -------------------------------------------------------------------------------
 
 
