@@ -18,7 +18,7 @@ import testinfra
 import yaml
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
 from conftest import ENV_FILE, MANAGE, app_host, django_shell
-from test_workers import completion, send_long_running, started_long_running
+from test_workers import completion, rows, send_long_running, started_long_running
 
 testinfra_hosts = ["app1"]
 PLAYBOOKS = Path("../../playbooks")
@@ -214,7 +214,7 @@ def test_a_backlog_runs_with_raised_autoscale_until_drained_then_the_settings_go
     assert re.search(r"mail_data: \d+ ready when the wait began, 0 after", run.output), run.output
     assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
     assert host.service(unit).is_running
-    assert wait_until(lambda: rows_with_prefix(f"backlog-{batch}-") == 60, 60)
+    assert wait_until(lambda: rows(f"backlog-{batch}-", prefix=True) == 60, 60)
     bad = run_playbook(
         PLAYBOOKS / "backlog.yml",
         extra_vars={
@@ -225,15 +225,6 @@ def test_a_backlog_runs_with_raised_autoscale_until_drained_then_the_settings_go
     assert bad.rc != 0
     assert "queues[1].worker.autoscale: 'max,min' needs 1 <= min <= max" in bad.output, bad.output
     assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
-
-
-def rows_with_prefix(prefix: str) -> int:
-    result = django_shell(
-        "from celerystack_app.mail.models import MailData\n"
-        f"print('ROWS', MailData.objects.filter(event_id__startswith={prefix!r}).count())"
-    )
-    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("ROWS"))
-    return int(line.split()[1])
 
 
 # --- Locks -------------------------------------------------------------------------------------

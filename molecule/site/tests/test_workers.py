@@ -45,10 +45,12 @@ def publish_raw(body: str) -> None:
     assert result.rc == 0, result.stderr
 
 
-def rows(event_id: str) -> int:
+def rows(event_id: str, *, prefix: bool = False) -> int:
+    """Stored rows of one event, or of every event whose id starts with `event_id`."""
+    lookup = "event_id__startswith" if prefix else "event_id"
     result = django_shell(
         "from celerystack_app.mail.models import MailData\n"
-        f"print('ROWS', MailData.objects.filter(event_id={event_id!r}).count())"
+        f"print('ROWS', MailData.objects.filter({lookup}={event_id!r}).count())"
     )
     line = next(line for line in result.stdout.splitlines() if line.startswith("ROWS"))
     return int(line.split()[1])
