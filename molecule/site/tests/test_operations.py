@@ -404,6 +404,76 @@ def test_worker_logs_rotate_while_the_worker_keeps_writing():
     assert "OnCalendar=*-*-* *:00:00" in timer, timer
 
 
+# --- Disk space --------------------------------------------------------------------------------
+# RabbitMQ's store on the broker is a file system of its own (a 1 GiB tmpfs, molecule.yml), with
+# rabbitmq_disk_free_limit 100MB (host_vars/app-broker.yml): monit alerts below 2 x 100 MB free.
+BROKER_STORE = "/var/lib/rabbitmq"
+MB = 1000**2
+
+
+def heartbeats(name: str) -> int:
+    counted = django_shell(
+        "from celerystack_app.mail.models import Heartbeat\n"
+        f"print(Heartbeat.objects.filter(name='{name}').count())"
+    )
+    words = counted.stdout.split()
+    return int(words[-1]) if words else -1
+
+
+def test_a_filling_disk_makes_monit_alert_before_rabbitmq_blocks_publishers():
+    broker = testinfra.get_host("podman://app-broker")
+    fill = f"{BROKER_STORE}/celerystack-disk-drill"
+
+    def free() -> int:
+        blocks, size = broker.check_output(f"stat -f -c '%a %S' {BROKER_STORE}").split()
+        return int(blocks) * int(size)
+
+    def fill_until(left: int) -> None:
+        broker.check_output(f"fallocate -l {free() - left} {fill}-{left}")
+
+    def alarms() -> str:
+        checked = broker.run("rabbitmq-diagnostics -q check_local_alarms")
+        return "" if checked.rc == 0 else checked.stdout + checked.stderr
+
+    def monit_disk() -> str:
+        return broker.run("monit status disk-rabbitmq").stdout
+
+    assert re.search(r"\n  status\s+OK", monit_disk()), monit_disk()
+    assert alarms() == ""
+    try:
+        # 150 MB free: below monit's 200 MB, above RabbitMQ's 100 MB.
+        fill_until(150 * MB)
+        assert wait_until(lambda: "Resource limit matched" in monit_disk(), 60), monit_disk()
+        journal = broker.check_output("journalctl -u monit --no-pager")
+        assert re.search(r"'disk-rabbitmq' space free .* matches resource limit", journal), journal
+        # Messages still flow: a task sent now runs.
+        marker = uuid.uuid4().hex
+        sent = django_shell(
+            "from celerystack_app.celery import app\n"
+            f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
+            " queue='default')"
+        )
+        assert sent.rc == 0, sent.stderr
+        assert wait_until(lambda: heartbeats(marker) == 1, 30)
+        assert alarms() == ""
+        # 50 MB free: RabbitMQ's own alarm blocks publishers.
+        fill_until(50 * MB)
+        assert wait_until(lambda: "disk" in alarms().lower(), 60), alarms()
+    finally:
+        broker.run(f"rm -f {fill}-*")
+    # Freed, both clear by themselves, and tasks flow again.
+    assert wait_until(lambda: alarms() == "", 60), alarms()
+    assert wait_until(lambda: re.search(r"\n  status\s+OK", monit_disk()), 60), monit_disk()
+    marker = uuid.uuid4().hex
+    sent = django_shell(
+        "from celerystack_app.celery import app\n"
+        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
+        " queue='default')"
+    )
+    assert sent.rc == 0, sent.stderr
+    assert wait_until(lambda: heartbeats(marker) == 1, 30)
+
+
 # --- The round trip across a database restart --------------------------------------------------
 
 

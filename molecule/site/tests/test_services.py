@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import testinfra
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
 from conftest import app_host
 
@@ -142,7 +143,7 @@ def test_monit_listens_on_localhost_only_and_wants_a_login():
 def test_monit_watches_every_service_of_the_host():
     host = app_host()
     rules = host.check_output("ls /etc/monit/conf.d").split()
-    assert sorted(rules) == sorted(f"celerystack-{unit}.conf" for unit in WATCHED)
+    assert sorted(rules) == sorted(f"celerystack-{unit}.conf" for unit in [*WATCHED, "disk-logs"])
 
     def all_ok():
         summary = host.run("monit summary").stdout
@@ -153,6 +154,33 @@ def test_monit_watches_every_service_of_the_host():
     assert wait_until(all_ok, 60), host.run("monit summary").stdout
     for unit in WATCHED:
         assert re.search(r"monitoring status\s+Monitored", monit_status(unit)), unit
+
+
+# Each host's file systems that fill up: its logs, and the store it runs.
+DISKS = {
+    "app1": ["disk-logs"],
+    "app-broker": ["disk-logs", "disk-rabbitmq"],
+    "app-cache": ["disk-logs", "disk-redis"],
+    "app-db": ["disk-logs", "disk-mariadb"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISKS))
+def test_monit_watches_the_disks_of_every_host(name):
+    host = testinfra.get_host(f"podman://{name}")
+
+    def statuses() -> dict[str, str]:
+        lines = host.run("monit summary -B").stdout.splitlines()
+        return {w[0]: " ".join(w[1:]) for w in map(str.split, lines) if w and w[0] in DISKS[name]}
+
+    def all_ok() -> bool:
+        seen = statuses()
+        return set(seen) == set(DISKS[name]) and all(v.startswith("OK") for v in seen.values())
+
+    assert wait_until(all_ok, 60), statuses()
+    for disk in DISKS[name]:
+        status = host.check_output(f"monit status {disk}")
+        assert re.search(r"space free for non superuser\s+\S+", status), status
 
 
 @pytest.mark.last
