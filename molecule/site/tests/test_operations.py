@@ -420,6 +420,18 @@ def heartbeats(name: str) -> int:
     return int(words[-1]) if words else -1
 
 
+def a_task_runs() -> bool:
+    """Send beat's heartbeat task with a name of its own; true once its row is stored."""
+    marker = uuid.uuid4().hex
+    sent = django_shell(
+        "from celerystack_app.celery import app\n"
+        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
+        " queue='default')"
+    )
+    assert sent.rc == 0, sent.stderr
+    return wait_until(lambda: heartbeats(marker) == 1, 30)
+
+
 def test_a_filling_disk_makes_monit_alert_before_rabbitmq_blocks_publishers():
     broker = testinfra.get_host("podman://app-broker")
     fill = f"{BROKER_STORE}/celerystack-disk-drill"
@@ -447,14 +459,7 @@ def test_a_filling_disk_makes_monit_alert_before_rabbitmq_blocks_publishers():
         journal = broker.check_output("journalctl -u monit --no-pager")
         assert re.search(r"'disk-rabbitmq' space free .* matches resource limit", journal), journal
         # Messages still flow: a task sent now runs.
-        marker = uuid.uuid4().hex
-        sent = django_shell(
-            "from celerystack_app.celery import app\n"
-            f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
-            " queue='default')"
-        )
-        assert sent.rc == 0, sent.stderr
-        assert wait_until(lambda: heartbeats(marker) == 1, 30)
+        assert a_task_runs()
         assert alarms() == ""
         # 50 MB free: RabbitMQ's own alarm blocks publishers.
         fill_until(50 * MB)
@@ -464,14 +469,7 @@ def test_a_filling_disk_makes_monit_alert_before_rabbitmq_blocks_publishers():
     # Freed, both clear by themselves, and tasks flow again.
     assert wait_until(lambda: alarms() == "", 60), alarms()
     assert wait_until(lambda: re.search(r"\n  status\s+OK", monit_disk()), 60), monit_disk()
-    marker = uuid.uuid4().hex
-    sent = django_shell(
-        "from celerystack_app.celery import app\n"
-        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
-        " queue='default')"
-    )
-    assert sent.rc == 0, sent.stderr
-    assert wait_until(lambda: heartbeats(marker) == 1, 30)
+    assert a_task_runs()
 
 
 # --- The round trip across a database restart --------------------------------------------------
