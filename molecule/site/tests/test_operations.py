@@ -18,6 +18,7 @@ import testinfra
 import yaml
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
 from conftest import ENV_FILE, MANAGE, app_host, django_shell
+from test_playbook import heartbeats
 from test_workers import completion, rows, send_long_running, started_long_running
 
 testinfra_hosts = ["app1"]
@@ -382,6 +383,18 @@ def test_a_broker_wipe_needs_the_node_named_and_ends_with_a_round_trip():
 # --- Worker logs -------------------------------------------------------------------------------
 
 
+def send_heartbeat() -> str:
+    """Send the heartbeat task to the default queue under a name of its own; returns the name."""
+    marker = uuid.uuid4().hex
+    sent = django_shell(
+        "from celerystack_app.celery import app\n"
+        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
+        " queue='default')"
+    )
+    assert sent.rc == 0, sent.stderr
+    return marker
+
+
 def test_worker_logs_rotate_while_the_worker_keeps_writing():
     host = app_host()
     log = "/var/log/celery/celery-worker-default.log"
@@ -390,13 +403,7 @@ def test_worker_logs_rotate_while_the_worker_keeps_writing():
     assert host.file(f"{log}.1").size > 0
     assert host.file(log).size == 0
     # The worker still writes to the file it had open: a task's lines land in the fresh log.
-    marker = uuid.uuid4().hex
-    sent = django_shell(
-        "from celerystack_app.celery import app\n"
-        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
-        " queue='default')"
-    )
-    assert sent.rc == 0, sent.stderr
+    send_heartbeat()
     assert wait_until(lambda: host.file(log).size > 0, 30)
     assert "celerystack_app.mail.tasks.heartbeat" in host.file(log).content_string
     # Logrotate runs hourly, so a log past celery_worker_log_max_size goes within the hour.
@@ -411,24 +418,9 @@ BROKER_STORE = "/var/lib/rabbitmq"
 MB = 1000**2
 
 
-def heartbeats(name: str) -> int:
-    counted = django_shell(
-        "from celerystack_app.mail.models import Heartbeat\n"
-        f"print(Heartbeat.objects.filter(name='{name}').count())"
-    )
-    words = counted.stdout.split()
-    return int(words[-1]) if words else -1
-
-
 def a_task_runs() -> bool:
-    """Send beat's heartbeat task with a name of its own; true once its row is stored."""
-    marker = uuid.uuid4().hex
-    sent = django_shell(
-        "from celerystack_app.celery import app\n"
-        f"app.send_task('celerystack_app.mail.tasks.heartbeat', kwargs={{'name': '{marker}'}},"
-        " queue='default')"
-    )
-    assert sent.rc == 0, sent.stderr
+    """Send a heartbeat task; true once its row is stored."""
+    marker = send_heartbeat()
     return wait_until(lambda: heartbeats(marker) == 1, 30)
 
 

@@ -94,10 +94,11 @@ def test_beat_schedule_cases_against_the_live_database():
     assert run.rc == 0, run.output
 
 
-def heartbeats() -> int:
+def heartbeats(name: str = "beat") -> int:
+    """Stored heartbeat rows of that name (beat's own are "beat")."""
     result = django_shell(
         "from celerystack_app.mail.models import Heartbeat\n"
-        "print('BEATS', Heartbeat.objects.filter(name='beat').count())"
+        f"print('BEATS', Heartbeat.objects.filter(name='{name}').count())"
     )
     return int(next(ln for ln in result.stdout.splitlines() if ln.startswith("BEATS")).split()[1])
 
