@@ -84,7 +84,7 @@ def _uid(owner):
     try:
         return pwd.getpwnam(owner).pw_uid
     except KeyError:
-        raise FilesError("no such user: %s" % owner)
+        raise FilesError("no such user: %s" % owner) from None
 
 
 def _gid(group):
@@ -93,7 +93,7 @@ def _gid(group):
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
-        raise FilesError("no such group: %s" % group)
+        raise FilesError("no such group: %s" % group) from None
 
 
 def _read(path):
@@ -112,9 +112,15 @@ def _attributes(st, entry):
     """What differs between a path's owner, group and mode and the entry's; {} when nothing."""
     wanted = {}
     if entry.get("owner") is not None and st.st_uid != _uid(entry["owner"]):
-        wanted["owner"] = (pwd.getpwuid(st.st_uid).pw_name if _known_uid(st.st_uid) else str(st.st_uid), entry["owner"])
+        wanted["owner"] = (
+            pwd.getpwuid(st.st_uid).pw_name if _known_uid(st.st_uid) else str(st.st_uid),
+            entry["owner"],
+        )
     if entry.get("group") is not None and st.st_gid != _gid(entry["group"]):
-        wanted["group"] = (grp.getgrgid(st.st_gid).gr_name if _known_gid(st.st_gid) else str(st.st_gid), entry["group"])
+        wanted["group"] = (
+            grp.getgrgid(st.st_gid).gr_name if _known_gid(st.st_gid) else str(st.st_gid),
+            entry["group"],
+        )
     if entry.get("mode") is not None and stat.S_IMODE(st.st_mode) != int(entry["mode"], 8):
         wanted["mode"] = ("%04o" % stat.S_IMODE(st.st_mode), "%04o" % int(entry["mode"], 8))
     return wanted
@@ -165,7 +171,14 @@ def plan(entries, prune=()):
         state = entry.get("state", "file")
         st = _lstat(path)
         kind = _kind(st)
-        step = {"path": path, "entry": entry, "kind": kind, "action": None, "attributes": {}, "before": None}
+        step = {
+            "path": path,
+            "entry": entry,
+            "kind": kind,
+            "action": None,
+            "attributes": {},
+            "before": None,
+        }
         if state == "absent":
             step["action"] = None if kind == "absent" else "remove"
         elif state == "directory":
@@ -216,10 +229,15 @@ def diffs(steps, pruned):
             before = _text(step["before"]) if step["before"] is not None else ""
             after = entry["content"]
             if entry.get("secret"):
-                before, after = "(secret content)\n" if step["before"] is not None else "", "(secret content, changed)\n"
+                before, after = (
+                    "(secret content)\n" if step["before"] is not None else "",
+                    "(secret content, changed)\n",
+                )
             elif before is None or len(after) > DIFF_LIMIT or len(before) > DIFF_LIMIT:
                 before, after = "(content)\n", "(new content, %d bytes)\n" % len(after)
-            result.append({"before_header": path, "after_header": path, "before": before, "after": after})
+            result.append(
+                {"before_header": path, "after_header": path, "before": before, "after": after}
+            )
         elif step["action"] or step["attributes"]:
             before = {"path": path, "state": step["kind"]}
             after = {"path": path, "state": state}
@@ -230,7 +248,12 @@ def diffs(steps, pruned):
                 before[name], after[name] = old, new
             result.append({"before": before, "after": after})
     for path in pruned:
-        result.append({"before": {"path": path, "state": "present"}, "after": {"path": path, "state": "absent"}})
+        result.append(
+            {
+                "before": {"path": path, "state": "present"},
+                "after": {"path": path, "state": "absent"},
+            }
+        )
     return result
 
 
@@ -293,7 +316,10 @@ def apply(steps, pruned, run, staging=None):
     try:
         staged = {}
         for step in steps:
-            if step["action"] in ("create", "replace") and step["entry"].get("state", "file") == "file":
+            if (
+                step["action"] in ("create", "replace")
+                and step["entry"].get("state", "file") == "file"
+            ):
                 staged[step["path"]] = _stage(step, staging_dir)
                 _validate(step, staged[step["path"]], run)
         for step in steps:
@@ -308,7 +334,9 @@ def apply(steps, pruned, run, staging=None):
                     _chown_chmod(path, entry)
             elif state == "link":
                 if step["action"]:
-                    temporary = os.path.join(os.path.dirname(path), ".%s.%d" % (os.path.basename(path), os.getpid()))
+                    temporary = os.path.join(
+                        os.path.dirname(path), ".%s.%d" % (os.path.basename(path), os.getpid())
+                    )
                     os.symlink(entry["src"], temporary)
                     os.rename(temporary, path)
             elif step["action"]:

@@ -20,7 +20,7 @@ description:
     checked with its C(validate) command before anything moves into place; if one check fails,
     nothing has changed. Each file then replaces the old one atomically (a rename in its
     directory).
-  - Refuses to turn a directory into a file or a link, and a file or link into a directory:
+  - Refuses to turn a directory into a file or a link, and a file or link into a directory;
     those are left for a person to look at.
   - Paths matching O(prune) that are not in O(files) are removed (the rules of services no longer
     wanted).
