@@ -25,3 +25,14 @@ def test_the_purge_runs_once_at_a_time(monkeypatch):
     # Someone else holds the lock: skipped, nothing deleted.
     assert purge_old_mail_data.apply(kwargs={"days": 0}).get() is None
     assert MailData.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_event_stored_twice_is_one_row():
+    from celerystack_app.mail.tasks import store_mail_data
+
+    event = {"event_id": "evt-1", "sender": "a@example.org", "subject": "hello"}
+    assert store_mail_data.apply(kwargs=event).get() is True
+    # Redelivered (acks_late after a lost worker) or republished by Logstash: no second row.
+    assert store_mail_data.apply(kwargs=dict(event, subject="again")).get() is False
+    assert list(MailData.objects.values_list("event_id", "subject")) == [("evt-1", "hello")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from click import Option
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "celerystack_app.settings")
@@ -30,3 +31,14 @@ def _add_event_consumer():
 
 
 _add_event_consumer()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _check_database_connections(**_kwargs):
+    """What Django does around each request: drop a connection that is broken (health-checked
+    before its next use) or older than CONN_MAX_AGE. Celery keeps connections across tasks here
+    (settings.CELERY_DB_REUSE_MAX)."""
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -147,6 +147,13 @@ CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_SOFT_TIME_LIMIT = cfg.integer("TASK_SOFT_TIME_LIMIT", "300")
 CELERY_TASK_TIME_LIMIT = cfg.integer("TASK_TIME_LIMIT", "360")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless this is
+# set; it then closes it every this many tasks. A new connection per task was most of what a
+# store_mail_data task cost (a login, and PyMySQL's TLS context: bench/throughput, about 100 ms of
+# CPU each). Connections are kept for CONN_MAX_AGE instead, and checked the way Django checks
+# them around a request (celery.py: close_old_connections before and after each task, with
+# CONN_HEALTH_CHECKS), so one that a database restart broke is replaced, never used.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True

@@ -77,6 +77,9 @@ SERVICE_BAD_INPUTS = [
     ("monit.yml", {"monit_beat_cpu_limit": "lots"}, "monit_beat_cpu_limit"),
     ("monit.yml", {"monit_beat_memory_limit": "512 parsecs"}, "monit_beat_memory_limit"),
     ("monit.yml", {"monit_cycle": 1}, "monit_cycle"),
+    # A full disk never alerts; an alert at RabbitMQ's own limit comes as publishers are blocked.
+    ("monit.yml", {"monit_disk_usage_limit": 100}, "monit_disk_usage_limit"),
+    ("monit.yml", {"monit_disk_broker_factor": 1}, "monit_disk_broker_factor"),
     ("beat.yml", {"celery_beat_max_interval": 0}, "celery_beat_max_interval"),
 ]
 
