@@ -78,22 +78,30 @@ def entry_errors(entries, prune=()):
     return errors
 
 
-def _uid(owner):
-    if owner is None:
+def _lookup(name, find, field, kind):
+    """The number of a user or group name; -1 (leave it as it is) for none."""
+    if name is None:
         return -1
     try:
-        return pwd.getpwnam(owner).pw_uid
+        return getattr(find(name), field)
     except KeyError:
-        raise FilesError("no such user: %s" % owner) from None
+        raise FilesError("no such %s: %s" % (kind, name)) from None
+
+
+def _uid(owner):
+    return _lookup(owner, pwd.getpwnam, "pw_uid", "user")
 
 
 def _gid(group):
-    if group is None:
-        return -1
+    return _lookup(group, grp.getgrnam, "gr_gid", "group")
+
+
+def _name(number, find, field):
+    """The name of a user or group number, or the number when it has none."""
     try:
-        return grp.getgrnam(group).gr_gid
+        return getattr(find(number), field)
     except KeyError:
-        raise FilesError("no such group: %s" % group) from None
+        return str(number)
 
 
 def _read(path):
@@ -112,34 +120,12 @@ def _attributes(st, entry):
     """What differs between a path's owner, group and mode and the entry's; {} when nothing."""
     wanted = {}
     if entry.get("owner") is not None and st.st_uid != _uid(entry["owner"]):
-        wanted["owner"] = (
-            pwd.getpwuid(st.st_uid).pw_name if _known_uid(st.st_uid) else str(st.st_uid),
-            entry["owner"],
-        )
+        wanted["owner"] = (_name(st.st_uid, pwd.getpwuid, "pw_name"), entry["owner"])
     if entry.get("group") is not None and st.st_gid != _gid(entry["group"]):
-        wanted["group"] = (
-            grp.getgrgid(st.st_gid).gr_name if _known_gid(st.st_gid) else str(st.st_gid),
-            entry["group"],
-        )
+        wanted["group"] = (_name(st.st_gid, grp.getgrgid, "gr_name"), entry["group"])
     if entry.get("mode") is not None and stat.S_IMODE(st.st_mode) != int(entry["mode"], 8):
         wanted["mode"] = ("%04o" % stat.S_IMODE(st.st_mode), "%04o" % int(entry["mode"], 8))
     return wanted
-
-
-def _known_uid(uid):
-    try:
-        pwd.getpwuid(uid)
-        return True
-    except KeyError:
-        return False
-
-
-def _known_gid(gid):
-    try:
-        grp.getgrgid(gid)
-        return True
-    except KeyError:
-        return False
 
 
 def _kind(st):

@@ -200,3 +200,13 @@ def test_a_path_given_twice_and_a_bad_prune_pattern_are_named():
         "files[1].path /a is given twice",
         "prune pattern 'x*' must be an absolute glob with a *",
     ]
+
+
+def test_an_owner_without_a_name_is_shown_by_number(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("x")
+    os.chown(path, 54321, 54321)
+    diff = converge([{"path": str(path), "content": "x", "owner": "root", "group": "root"}])[1]
+    assert diff[0]["before"]["owner"] == "54321" and diff[0]["before"]["group"] == "54321"
+    assert diff[0]["after"]["owner"] == "root"
+    assert os.stat(path).st_uid == 0
