@@ -40,22 +40,36 @@ def test_a_run_limited_to_the_database_keeps_the_application_hosts_grants():
     assert "Gather the addresses of the application hosts this run leaves out" in run.output
 
 
-def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(tmp_path):
-    # README, "Installed as a collection instead": built, installed from the tarball, and run by
-    # name from outside the checkout, where only the installed copy can resolve.
-    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-    installed = tmp_path / "collections"
-    env = playbook_env(ANSIBLE_COLLECTIONS_PATH=str(installed))
+class Installed:
+    """The collection built from the checkout and installed from its tarball, as the README's
+    "Installed as a collection instead" says, with a way to run commands beside it."""
 
-    def run(*argv: str) -> subprocess.CompletedProcess:
+    def __init__(self, root: Path):
+        self.root = root
+        self.collections = root / "collections"
+        self.env = playbook_env(ANSIBLE_COLLECTIONS_PATH=str(self.collections))
+        self.inventory = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
+
+    def run(self, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
-            argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600
+            argv,
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
         )
 
-    build = run("ansible-galaxy", "collection", "build", "--output-path", ".", str(project))
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    here = Installed(tmp_path_factory.mktemp("installed"))
+    build = here.run("ansible-galaxy", "collection", "build", "--output-path", ".", str(project))
     assert build.returncode == 0, build.stdout + build.stderr
-    tarball = str(next(tmp_path.glob("celerystack-platform-*.tar.gz")))
-    install = run(
+    tarball = str(next(here.root.glob("celerystack-platform-*.tar.gz")))
+    install = here.run(
         "ansible-galaxy",
         "collection",
         "install",
@@ -66,27 +80,78 @@ def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(
         tarball,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    contents = installed / "ansible_collections" / "celerystack" / "platform"
+    return here
+
+
+def test_the_built_collection_runs_its_playbooks_by_name_against_the_live_stack(installed):
+    # Run by name from outside the checkout, where only the installed copy can resolve.
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    contents = installed.collections / "ansible_collections" / "celerystack" / "platform"
     assert not (contents / "inventories").exists() and not (contents / "collections").exists()
-    inventory = str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent)
     for playbook in ("roundtrip", "preflight", "pki"):
-        parsed = run(
+        parsed = installed.run(
             "ansible-playbook",
             f"celerystack.platform.{playbook}",
             "-i",
-            inventory,
+            installed.inventory,
             "--syntax-check",
         )
         assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     # The smoke test, and a check-mode converge of the workers: both read-only on the stack.
     for playbook, extra in (("smoke", []), ("site", ["--check", "--diff", "--tags", "workers"])):
-        used = run("ansible-playbook", f"celerystack.platform.{playbook}", "-i", inventory, *extra)
+        used = installed.run(
+            "ansible-playbook",
+            f"celerystack.platform.{playbook}",
+            "-i",
+            installed.inventory,
+            *extra,
+        )
         output = used.stdout + used.stderr
         assert used.returncode == 0, output
-        assert str(project) not in output, output
+        assert project not in output, output
         recap = parse_recap(output)
         assert "app1" in recap and all(h["failed"] == 0 for h in recap.values()), output
     assert all(h["changed"] == 0 for h in recap.values()), output
+
+
+def test_ansible_builder_reads_the_collections_execution_environment_metadata(installed):
+    # What ansible-builder would put into an execution environment for this collection
+    # (meta/execution-environment.yml), read from the installed copy as a build would.
+    introspect = installed.run(
+        "ansible-builder", "introspect", "--sanitize", str(installed.collections)
+    )
+    output = introspect.stdout + introspect.stderr
+    assert introspect.returncode == 0, output
+    ours = [line for line in output.splitlines() if "celerystack.platform" in line]
+    for requirement in ("cryptography", "pip", "openssh-client", "tar", "findutils"):
+        assert any(line.lstrip("- '").startswith(requirement) for line in ours), output
+
+
+def test_ansible_runner_converges_the_live_stack_with_the_site_playbook_by_name(installed):
+    # How AWX / Automation Controller runs a playbook: ansible-runner, with a private data
+    # directory of its own (an execution environment image holds the installed collection, as
+    # ANSIBLE_COLLECTIONS_PATH does here). A whole converge of the converged stack: nothing to do.
+    private = installed.root / "runner"
+    (private / "env").mkdir(parents=True)
+    used = installed.run(
+        "ansible-runner",
+        "run",
+        str(private),
+        "--playbook",
+        "celerystack.platform.site",
+        "--inventory",
+        installed.inventory,
+        timeout=1200,
+    )
+    output = used.stdout + used.stderr
+    assert used.returncode == 0, output
+    recap = parse_recap(output)
+    assert set(recap) >= {"app1", "app-broker", "app-cache", "app-db"}, output
+    assert all(h["failed"] == 0 and h["changed"] == 0 for h in recap.values()), output
+    # The run's record is where AWX reads it: the artifacts of the private data directory.
+    (artifact,) = (private / "artifacts").iterdir()
+    assert (artifact / "rc").read_text().strip() == "0"
+    assert "PLAY RECAP" in (artifact / "stdout").read_text()
 
 
 def test_beat_schedule_cases_against_the_live_database():
