@@ -25,14 +25,15 @@ def missing_packages(names, installed):
 def dpkg_installed(result):
     """The installed packages' names from a registered run of
     ``dpkg-query --show --showformat='${db:Status-Abbrev} ${Package}\\n'``; none unless it ran and
-    succeeded. Only the ``ii`` state counts (wanted install, installed): a package that is
-    half-installed, half-configured or only has its configuration left is apt's to finish."""
+    succeeded. A package counts when it is installed and wanted installed or held (``ii``,
+    ``hi``; apt leaves a held, installed package as it is): one half-installed, half-configured,
+    with an error flag or only its configuration left is apt's to finish."""
     if not isinstance(result, Mapping) or result.get("rc") != 0 or result.get("skipped"):
         return None
     names = []
     for line in str(result.get("stdout", "")).splitlines():
         fields = line.split()
-        if len(fields) == 2 and fields[0] == "ii":
+        if len(fields) == 2 and fields[0] in ("ii", "hi"):
             names.append(fields[1])
     return names
 

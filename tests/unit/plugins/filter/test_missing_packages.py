@@ -14,6 +14,8 @@ DPKG = {
         [
             "ii  logrotate",
             "ii  monit",
+            "hi  mariadb-common",  # held at its version, installed
+            "iHR python3-apt",  # half-installed, reinstall required
             "rc  redis-server",  # removed, its configuration left
             "iU  mariadb-server",  # unpacked, not configured
             "iF  python3-venv",  # half-configured
@@ -23,8 +25,8 @@ DPKG = {
 }
 
 
-def test_only_fully_installed_packages_count():
-    assert dpkg_installed(DPKG) == ["logrotate", "monit"]
+def test_only_installed_packages_wanted_or_held_count():
+    assert dpkg_installed(DPKG) == ["logrotate", "monit", "mariadb-common"]
 
 
 @pytest.mark.parametrize(
