@@ -94,11 +94,6 @@ def members(hosts, hostvars) -> list[dict]:
     return entries
 
 
-def hosts_entries(entries) -> list[str]:
-    """/etc/hosts lines that let every node resolve every other node's short name."""
-    return ["%s %s" % (entry["address"], entry["short"]) for entry in entries]
-
-
 def membership(entries, status) -> dict:
     """What a running cluster lacks and has too many of, against the inventory.
 
