@@ -1,0 +1,106 @@
+"""A RabbitMQ cluster from the inventory (rabbitmq_cluster_hosts): three plain brokers, the first
+the seed. It forms in one converge; a quorum queue has a replica on every node and loses nothing
+when a node is killed; a node taken out of the inventory leaves on the next converge, and one
+put back joins. The single TLS node beside it stays a cluster of one (the default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import testinfra
+import yaml
+from celerystack_testlib import run_playbook, vault_values, wait_until
+from conftest import probe
+
+NODES = ["rabbit@rabbit-plain", "rabbit@rabbit-peer1", "rabbit@rabbit-peer2"]
+OTHER = ("other", vault_values()["vault_rabbitmq_other_password"])
+
+
+def host(name):
+    return testinfra.get_host(f"podman://{name}")
+
+
+def cluster(name="rabbit-plain") -> dict:
+    return json.loads(host(name).check_output("rabbitmqctl -q cluster_status --formatter json"))
+
+
+def members(name="rabbit-plain") -> tuple[list[str], list[str]]:
+    """(members, running members) as the node counts them."""
+    status = cluster(name)
+    return sorted(status["disk_nodes"]), sorted(status["running_nodes"])
+
+
+def quorum_members(queue: str, vhost: str = "/other") -> list[str]:
+    out = host("rabbit-plain").check_output(
+        f"rabbitmqctl -q list_queues -p {vhost} name members --formatter json"
+    )
+    return sorted(next(q["members"] for q in json.loads(out) if q["name"] == queue))
+
+
+def test_the_inventory_forms_one_cluster_and_a_single_node_stays_alone():
+    assert members() == (NODES, NODES)
+    assert cluster()["cluster_name"] == "celerystack"
+    # Every node sees the same cluster, not only the seed.
+    assert members("rabbit-peer2") == (NODES, NODES)
+    assert members("rabbit-tls") == (["rabbit@rabbit-tls"], ["rabbit@rabbit-tls"])
+    # What decides a partition: the minority pauses (three nodes).
+    handling = host("rabbit-peer1").check_output(
+        "rabbitmqctl -q eval 'application:get_env(rabbit, cluster_partition_handling).'"
+    )
+    assert handling == "{ok,pause_minority}"
+
+
+def test_a_quorum_queue_loses_nothing_when_its_node_is_killed():
+    # Declared by the seed from the topology: a replica on each node.
+    assert quorum_members("email") == NODES
+    before = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER))
+    sent = probe("rabbit-plain:5672", "/other", "publish", "", "email", "kill", "50", user=OTHER)
+    assert sent == "OK", sent
+    seed = host("rabbit-plain")
+    pid = seed.check_output("systemctl show -P MainPID rabbitmq-server")
+    seed.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
+    # The survivors hold every confirmed message while the node is down.
+    assert wait_until(lambda: "rabbit@rabbit-plain" not in members("rabbit-peer1")[1], 30)
+    counted = probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER)
+    assert counted == str(before + 50), counted
+    # systemd starts the node again (Restart=on-failure), and it rejoins by itself.
+    assert wait_until(lambda: members("rabbit-peer1")[1] == NODES, 120), members("rabbit-peer1")
+    assert seed.check_output("systemctl show -P MainPID rabbitmq-server") != pid
+    # All of them, through the node that was killed.
+    taken = probe("rabbit-plain:5672", "/other", "drain", "email", user=OTHER)
+    assert taken == str(before + 50), taken
+
+
+def inventory_without(tmp_path, name: str) -> str:
+    """A copy of the scenario's inventory with one host taken out, as an operator edits it."""
+    source = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    target = tmp_path / "inventory"
+    shutil.copytree(source, target)
+    hosts = target / "ansible_inventory.yml"
+    inventory = yaml.safe_load(hosts.read_text())
+    for group in inventory.values():
+        if isinstance(group, dict) and isinstance(group.get("hosts"), dict):
+            group["hosts"].pop(name, None)
+    hosts.write_text(yaml.safe_dump(inventory))
+    return str(target)
+
+
+def test_a_node_taken_out_of_the_inventory_leaves_and_put_back_joins(tmp_path):
+    out = run_playbook(inventory=inventory_without(tmp_path, "rabbit-peer2"))
+    assert out.rc == 0, out.output
+    assert members() == (NODES[:2], NODES[:2])
+    # The node left is reset with its application stopped: no client is served by a node of no
+    # cluster.
+    left = host("rabbit-peer2").run("rabbitmqctl -q eval 'rabbit:is_running().'")
+    assert left.stdout.strip() == "false", left.stdout + left.stderr
+    back = run_playbook()
+    assert back.rc == 0, back.output
+    assert members() == (NODES, NODES)
+    # Its quorum queue replicas come back with it.
+    assert quorum_members("email") == NODES
+    again = run_playbook()
+    assert again.rc == 0, again.output
+    assert all(recap["changed"] == 0 for recap in again.recap.values()), again.output
