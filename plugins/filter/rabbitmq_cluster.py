@@ -15,15 +15,10 @@ def rabbitmq_cluster(hosts, hostvars):
         raise AnsibleFilterError("\n".join(err.errors)) from err
 
 
-def rabbitmq_cluster_membership(status, entries):
-    return core.membership(entries, status)
-
-
 class FilterModule:
     """Ansible Jinja2 filters."""
 
     def filters(self):
         return {
             "rabbitmq_cluster": rabbitmq_cluster,
-            "rabbitmq_cluster_membership": rabbitmq_cluster_membership,
         }

@@ -13,7 +13,9 @@ the inventory host name alone: an inventory may call a host by its address or by
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 # Erlang node names: name@host, both parts plain (RabbitMQ's CLI refuses anything else).
 _NAME = re.compile(r"^[A-Za-z0-9_-]+@[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -94,19 +96,166 @@ def members(hosts, hostvars) -> list[dict]:
     return entries
 
 
-def membership(entries, status) -> dict:
-    """What a running cluster lacks and has too many of, against the inventory.
+def _view(status) -> tuple[str, ...]:
+    """The members a node's `rabbitmqctl cluster_status --formatter json` lists, sorted."""
+    return tuple(sorted(set(status.get("disk_nodes") or []) | set(status.get("ram_nodes") or [])))
 
-    status is `rabbitmqctl cluster_status --formatter json` of a node in the cluster. Returns
-    {members, running, forget, absent}: the nodes to forget (in the cluster, not in the
-    inventory: a broker taken out of the inventory), and the inventory nodes that are not members
-    yet (a broker added: it joins when it starts blank, or is joined)."""
+
+def plan(entries, statuses) -> dict:
+    """What to do so that the running nodes form the one cluster the inventory declares.
+
+    entries is the inventory's cluster (members()); statuses maps a node name to its own
+    `cluster_status` (parsed), or to None where the node did not answer (not running yet, new,
+    or outside a limited run): such a node is left alone.
+
+    The cluster kept is the one most inventory nodes agree they belong to (each node's own view
+    counts, not only what the others think of it); on a tie, the seed's. Returns:
+    - anchor: an inventory node of that cluster that answered (commands run through it), or None
+      when no node answered;
+    - leave: its members the inventory no longer has (stopped, reset, forgotten);
+    - join: inventory nodes that answered from outside it, alone (a wiped node, one that formed a
+      cluster of its own when it first started, one taken out earlier): reset and joined, after
+      being forgotten where the cluster still lists them;
+    - forget_first: those of `join` the kept cluster still lists;
+    - split: inventory nodes in a cluster of several other nodes; never reset by a run (two
+      halves of a split network hold different messages: a person decides which half wins).
+    """
     wanted = [entry["node"] for entry in entries]
-    cluster = list(status.get("disk_nodes") or []) + list(status.get("ram_nodes") or [])
-    running = list(status.get("running_nodes") or [])
+    views = {node: _view(status) for node, status in statuses.items() if status}
+    if not views:
+        return {"anchor": None, "leave": [], "join": [], "forget_first": [], "split": []}
+    scores: dict[tuple[str, ...], int] = {}
+    for node in wanted:
+        if node in views:
+            view = views[node]
+            scores[view] = scores.get(view, 0) + (1 if node in view else 0)
+    seed_view = views.get(wanted[0]) if wanted else None
+    kept = max(scores, key=lambda view: (scores[view], view == seed_view))
+    anchor = next(node for node in wanted if views.get(node) == kept)
+    join, forget_first, split = [], [], []
+    for node in wanted:
+        view = views.get(node)
+        if view is None or view == kept:
+            continue
+        if len(view) > 1:
+            split.append(node)
+            continue
+        join.append(node)
+        if node in kept:
+            forget_first.append(node)
     return {
-        "members": cluster,
-        "running": running,
-        "forget": [node for node in cluster if node not in wanted],
-        "absent": [node for node in wanted if node not in cluster],
+        "anchor": anchor,
+        "leave": [node for node in kept if node not in wanted],
+        "join": join,
+        "forget_first": forget_first,
+        "split": split,
+    }
+
+
+# --- On a broker host: read every node, then act (modules/rabbitmq_cluster.py) ------------------
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def read_statuses(nodes, run) -> dict:
+    """{node: its own cluster_status, or None}: each node read through the Erlang distribution,
+    side by side (each CLI call starts a VM of its own, about a second). A node counts only once
+    its RabbitMQ application runs: one still booting (a new node looking for its peers) is not
+    read as a cluster of its own."""
+
+    def one(node):
+        rc, out, _err = run(
+            ["rabbitmqctl", "-n", node, "-q", "cluster_status", "--formatter", "json"]
+        )
+        if rc != 0:
+            return node, None
+        try:
+            status = json.loads(out)
+        except ValueError:
+            return node, None
+        return node, status if node in (status.get("running_nodes") or []) else None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        return dict(pool.map(one, nodes))
+
+
+def steps(result, phase) -> list[tuple[str, list[list[str]]]]:
+    """The commands of one phase, with what each does in words: `leave` (before the
+    configuration forgets a name) for the nodes taken out of the inventory, `join` (once every
+    node runs the new configuration) for those outside the kept cluster."""
+    anchor = result["anchor"]
+    planned = []
+    if phase == "leave":
+        for node in result["leave"]:
+            planned.append(
+                (
+                    "%s leaves the cluster (stopped and reset)" % node,
+                    [["rabbitmqctl", "-n", node, "stop_app"], ["rabbitmqctl", "-n", node, "reset"]],
+                )
+            )
+        return planned
+    for node in result["join"]:
+        commands = [["rabbitmqctl", "-n", node, "stop_app"]]
+        if node in result["forget_first"]:
+            commands.append(["rabbitmqctl", "-n", anchor, "forget_cluster_node", node])
+        commands += [
+            ["rabbitmqctl", "-n", node, "reset"],
+            ["rabbitmqctl", "-n", node, "join_cluster", anchor],
+            ["rabbitmqctl", "-n", node, "start_app"],
+        ]
+        planned.append(("%s joins the cluster of %s (reset first)" % (node, anchor), commands))
+    return planned
+
+
+def converge(entries, phase, run, check_mode=False) -> dict:
+    """Read, plan and (unless check_mode) act; returns {changed, actions, plan, before, after}.
+
+    A node taken out that cannot be reached is forgotten instead of reset. Nodes split into two
+    clusters of several nodes each stop the run: a person decides which half's messages win."""
+    wanted = [entry["node"] for entry in entries]
+    statuses = read_statuses(wanted, run)
+    result = plan(entries, statuses)
+    if result["split"]:
+        raise ClusterError(
+            "the brokers are split: %s form a cluster apart from %s's; no node was reset (decide "
+            "which half to keep, reset the other's nodes by hand, then run again)"
+            % (", ".join(result["split"]), result["anchor"])
+        )
+    before = sorted(_view(statuses[result["anchor"]])) if result["anchor"] else []
+    planned = steps(result, phase) if result["anchor"] else []
+    actions = []
+    for words, commands in planned:
+        actions.append(words)
+        if check_mode:
+            continue
+        for argv in commands:
+            rc, out, err = run(argv)
+            if rc == 0:
+                continue
+            if phase == "leave":
+                # Unreachable (switched off, gone): struck off from the cluster instead.
+                node = argv[2]
+                forget = ["rabbitmqctl", "-n", result["anchor"], "forget_cluster_node", node]
+                forgot = run(forget)
+                if forgot[0] != 0:
+                    raise ClusterError(
+                        "%s: %s" % (" ".join(forget), (forgot[2] or forgot[1]).strip())
+                    )
+                actions[-1] = "%s could not be reached and was forgotten" % node
+                break
+            raise ClusterError("%s: %s" % (" ".join(argv), (err or out).strip()))
+    after = list(before)
+    for node in result["leave"] if phase == "leave" else []:
+        after.remove(node)
+    for node in result["join"] if phase == "join" else []:
+        if node not in after:
+            after.append(node)
+    return {
+        "changed": bool(actions),
+        "actions": actions,
+        "plan": result,
+        "before": {"members": before},
+        "after": {"members": sorted(after)},
     }

@@ -88,18 +88,28 @@ def inventory_without(tmp_path, name: str) -> str:
     return str(target)
 
 
-def test_a_node_taken_out_of_the_inventory_leaves_and_put_back_joins(tmp_path):
+def test_a_node_taken_out_leaves_put_back_joins_and_a_wiped_one_rejoins(tmp_path):
     out = run_playbook(inventory=inventory_without(tmp_path, "rabbit-peer2"))
     assert out.rc == 0, out.output
+    assert "rabbit@rabbit-peer2 leaves the cluster (stopped and reset)" in out.output, out.output
     assert members() == (NODES[:2], NODES[:2])
     # The node left is reset with its application stopped: no client is served by a node of no
-    # cluster.
+    # cluster. Nothing restarted on the others.
     left = host("rabbit-peer2").run("rabbitmqctl -q eval 'rabbit:is_running().'")
     assert left.stdout.strip() == "false", left.stdout + left.stderr
     back = run_playbook()
     assert back.rc == 0, back.output
     assert members() == (NODES, NODES)
     # Its quorum queue replicas come back with it.
+    assert quorum_members("email") == NODES
+    # The role's wipe of a member: struck off first, it rejoins as a new node when it starts.
+    wiped = run_playbook("wipe.yml", extra_vars={"celerystack_wipe_confirm": "rabbit-peer1"})
+    assert wiped.rc == 0, wiped.output
+    assert members() == (NODES, NODES)
+    assert members("rabbit-peer1") == (NODES, NODES)
+    # The next converge gives the wiped node its quorum queue replica again; then nothing to do.
+    grown = run_playbook()
+    assert grown.rc == 0, grown.output
     assert quorum_members("email") == NODES
     again = run_playbook()
     assert again.rc == 0, again.output

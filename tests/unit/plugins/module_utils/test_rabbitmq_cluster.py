@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from ansible_collections.celerystack.platform.plugins.module_utils import rabbitmq_cluster as core
 
@@ -51,22 +53,161 @@ def test_anything_but_a_list_of_hosts_is_refused():
         core.members("broker1", HOSTVARS)
 
 
-def test_membership_names_the_nodes_to_forget_and_those_still_to_join():
+B1, B2, B3 = "rabbit@broker1", "rabbit@broker2", "rabbit@broker3"
+THREE = ["broker1", "mq2.example.com", "broker3"]
+
+
+def status(*members, running=None):
+    return {"disk_nodes": list(members), "running_nodes": list(running or members)}
+
+
+def test_a_cluster_that_matches_the_inventory_needs_nothing():
+    entries = core.members(THREE, HOSTVARS)
+    every = status(B1, B2, B3)
+    assert core.plan(entries, {B1: every, B2: every, B3: every}) == {
+        "anchor": B1,
+        "leave": [],
+        "join": [],
+        "forget_first": [],
+        "split": [],
+    }
+
+
+def test_no_node_answering_means_nothing_to_do():
+    entries = core.members(THREE, HOSTVARS)
+    assert core.plan(entries, {B1: None, B2: None})["anchor"] is None
+
+
+def test_a_member_taken_out_of_the_inventory_leaves():
     entries = core.members(["broker1", "broker3"], HOSTVARS)
-    status = {
-        "disk_nodes": ["rabbit@broker1", "rabbit@broker2"],
-        "running_nodes": ["rabbit@broker1"],
-    }
-    assert core.membership(entries, status) == {
-        "members": ["rabbit@broker1", "rabbit@broker2"],
-        "running": ["rabbit@broker1"],
-        "forget": ["rabbit@broker2"],
-        "absent": ["rabbit@broker3"],
-    }
+    every = status(B1, B2, B3)
+    result = core.plan(entries, {B1: every, B3: every})
+    assert (result["anchor"], result["leave"], result["join"]) == (B1, [B2], [])
 
 
-def test_a_single_node_cluster_matching_the_inventory_needs_nothing():
-    entries = core.members(["broker1"], HOSTVARS)
-    status = {"disk_nodes": ["rabbit@broker1"], "running_nodes": ["rabbit@broker1"]}
-    plan = core.membership(entries, status)
-    assert plan["forget"] == [] and plan["absent"] == []
+def test_a_node_that_did_not_answer_is_left_alone():
+    entries = core.members(THREE, HOSTVARS)
+    two = status(B1, B3)
+    result = core.plan(entries, {B1: two, B2: None, B3: two})
+    assert (result["leave"], result["join"]) == ([], [])
+
+
+def test_a_wiped_seed_rejoins_the_cluster_the_others_still_hold():
+    # The seed's store was wiped: it started alone, while the others still list it.
+    entries = core.members(THREE, HOSTVARS)
+    others = status(B1, B2, B3, running=[B2, B3])
+    result = core.plan(entries, {B1: status(B1), B2: others, B3: others})
+    assert result["anchor"] == B2
+    assert (result["join"], result["forget_first"], result["leave"]) == ([B1], [B1], [])
+
+
+def test_a_node_alone_that_the_cluster_never_listed_joins_without_a_forget():
+    entries = core.members(THREE, HOSTVARS)
+    two = status(B1, B2)
+    result = core.plan(entries, {B1: two, B2: two, B3: status(B3)})
+    assert (result["anchor"], result["join"], result["forget_first"]) == (B1, [B3], [])
+
+
+def test_a_tie_keeps_the_seeds_cluster():
+    entries = core.members(["broker1", "mq2.example.com"], HOSTVARS)
+    result = core.plan(entries, {B1: status(B1), B2: status(B2)})
+    assert (result["anchor"], result["join"]) == (B1, [B2])
+
+
+def test_two_halves_of_several_nodes_each_are_never_reset():
+    hostvars = dict(
+        HOSTVARS, broker4={"ansible_host": "10.0.0.15", "rabbitmq_nodename": "rabbit@broker4"}
+    )
+    entries = core.members([*THREE, "broker4"], hostvars)
+    left, right = status(B1, B2), status(B3, "rabbit@broker4")
+    result = core.plan(entries, {B1: left, B2: left, B3: right, "rabbit@broker4": right})
+    assert result["anchor"] == B1
+    assert (result["join"], result["split"]) == ([], [B3, "rabbit@broker4"])
+
+
+class Nodes:
+    """Fake rabbitmqctl: each node's own cluster_status, and every command run."""
+
+    def __init__(self, views, down=()):
+        self.views, self.down, self.commands = views, set(down), []
+
+    def __call__(self, argv):
+        node = argv[2]
+        if argv[3:5] == ["-q", "cluster_status"]:
+            if node in self.down or node not in self.views:
+                return 69, "", "unable to connect"
+            members = self.views[node]
+            return 0, json.dumps({"disk_nodes": members, "running_nodes": members}), ""
+        self.commands.append(argv[2:])
+        return (69, "", "unable to connect") if node in self.down else (0, "", "")
+
+
+def test_converge_leave_resets_the_node_taken_out_and_reports_it():
+    entries = core.members(["broker1", "broker3"], HOSTVARS)
+    every = [B1, B2, B3]
+    nodes = Nodes({B1: every, B2: every, B3: every})
+    result = core.converge(entries, "leave", nodes)
+    assert nodes.commands == [[B2, "stop_app"], [B2, "reset"]]
+    assert result["changed"] and result["actions"] == [
+        f"{B2} leaves the cluster (stopped and reset)"
+    ]
+    assert (result["before"], result["after"]) == ({"members": every}, {"members": [B1, B3]})
+
+
+def test_converge_forgets_a_node_taken_out_that_cannot_be_reached():
+    entries = core.members(["broker1", "broker3"], HOSTVARS)
+    every = [B1, B2, B3]
+    nodes = Nodes({B1: every, B3: every}, down=[B2])
+    result = core.converge(entries, "leave", nodes)
+    assert nodes.commands == [[B2, "stop_app"], [B1, "forget_cluster_node", B2]]
+    assert result["actions"] == [f"{B2} could not be reached and was forgotten"]
+
+
+def test_converge_in_check_mode_runs_nothing_but_says_what_it_would_do():
+    entries = core.members(["broker1", "broker3"], HOSTVARS)
+    every = [B1, B2, B3]
+    nodes = Nodes({B1: every, B2: every, B3: every})
+    result = core.converge(entries, "leave", nodes, check_mode=True)
+    assert nodes.commands == [] and result["changed"]
+
+
+def test_converge_join_forgets_a_wiped_node_first_then_joins_it():
+    entries = core.members(THREE, HOSTVARS)
+    every = [B1, B2, B3]
+    nodes = Nodes({B1: [B1], B2: every, B3: every})
+    result = core.converge(entries, "join", nodes)
+    assert nodes.commands == [
+        [B1, "stop_app"],
+        [B2, "forget_cluster_node", B1],
+        [B1, "reset"],
+        [B1, "join_cluster", B2],
+        [B1, "start_app"],
+    ]
+    assert result["actions"] == [f"{B1} joins the cluster of {B2} (reset first)"]
+    # The leave phase of the same state has nothing to do.
+    assert core.converge(entries, "leave", Nodes({B1: [B1], B2: every, B3: every}))["actions"] == []
+
+
+def test_converge_stops_at_a_split_and_resets_nothing():
+    hostvars = dict(
+        HOSTVARS, broker4={"ansible_host": "10.0.0.15", "rabbitmq_nodename": "rabbit@broker4"}
+    )
+    entries = core.members([*THREE, "broker4"], hostvars)
+    b4 = "rabbit@broker4"
+    nodes = Nodes({B1: [B1, B2], B2: [B1, B2], B3: [B3, b4], b4: [B3, b4]})
+    with pytest.raises(core.ClusterError, match="rabbit@broker3, rabbit@broker4 form a cluster"):
+        core.converge(entries, "join", nodes)
+    assert nodes.commands == []
+
+
+def test_a_node_whose_application_is_not_running_is_not_read():
+    entries = core.members(THREE, HOSTVARS)
+
+    def run(argv):
+        # Booting: the node answers, but does not list itself as running yet.
+        members = [argv[2]] if argv[2] == B3 else [B1, B2]
+        running = [] if argv[2] == B3 else members
+        return 0, json.dumps({"disk_nodes": members, "running_nodes": running}), ""
+
+    assert core.read_statuses([B1, B2, B3], run)[B3] is None
+    assert core.converge(entries, "join", run)["actions"] == []
