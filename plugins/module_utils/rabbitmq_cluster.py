@@ -189,12 +189,11 @@ def steps(result, phase) -> list[tuple[str, list[list[str]]]]:
     planned = []
     if phase == "leave":
         for node in result["leave"]:
-            planned.append(
-                (
-                    "%s leaves the cluster (stopped and reset)" % node,
-                    [["rabbitmqctl", "-n", node, "stop_app"], ["rabbitmqctl", "-n", node, "reset"]],
-                )
-            )
+            # Reset (it leaves the cluster with no data), then the whole node stops: its service
+            # ends cleanly (systemd does not start it again), and a run that puts it back starts
+            # it as a blank node, which joins by itself.
+            commands = [["rabbitmqctl", "-n", node, verb] for verb in ("stop_app", "reset", "stop")]
+            planned.append(("%s leaves the cluster (reset and stopped)" % node, commands))
         return planned
     for node in result["join"]:
         commands = [["rabbitmqctl", "-n", node, "stop_app"]]

@@ -32,6 +32,9 @@ def connect(args):
         userid=os.environ["AMQP_USER"],
         password=os.environ["AMQP_PASSWORD"],
         connect_timeout=10,
+        # basic_publish then waits for the broker's confirm (a quorum queue confirms once a
+        # majority of its replicas has the message).
+        confirm_publish=True,
         **options,
     )
 
@@ -51,7 +54,6 @@ def main():
             channel = conn.channel()
             if args.action == "publish":
                 exchange, key, body, *copies = args.rest
-                channel.confirm_select()  # each publish returns once the broker confirmed it
                 for _ in range(int(copies[0]) if copies else 1):
                     message = amqp.Message(body, delivery_mode=2)
                     channel.basic_publish(message, exchange=exchange, routing_key=key)

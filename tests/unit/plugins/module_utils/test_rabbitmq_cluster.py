@@ -147,9 +147,9 @@ def test_converge_leave_resets_the_node_taken_out_and_reports_it():
     every = [B1, B2, B3]
     nodes = Nodes({B1: every, B2: every, B3: every})
     result = core.converge(entries, "leave", nodes)
-    assert nodes.commands == [[B2, "stop_app"], [B2, "reset"]]
+    assert nodes.commands == [[B2, "stop_app"], [B2, "reset"], [B2, "stop"]]
     assert result["changed"] and result["actions"] == [
-        f"{B2} leaves the cluster (stopped and reset)"
+        f"{B2} leaves the cluster (reset and stopped)"
     ]
     assert (result["before"], result["after"]) == ({"members": every}, {"members": [B1, B3]})
 
