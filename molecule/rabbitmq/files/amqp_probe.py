@@ -54,7 +54,7 @@ def main():
             channel = conn.channel()
             if args.action == "publish":
                 exchange, key, body, *copies = args.rest
-                for _ in range(int(copies[0]) if copies else 1):
+                for _copy in range(int(copies[0]) if copies else 1):
                     message = amqp.Message(body, delivery_mode=2)
                     channel.basic_publish(message, exchange=exchange, routing_key=key)
             elif args.action == "count":
