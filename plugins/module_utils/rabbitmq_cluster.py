@@ -181,38 +181,30 @@ def read_statuses(nodes, run) -> dict:
         return dict(pool.map(one, nodes))
 
 
-def steps(result, phase) -> list[tuple[str, list[list[str]]]]:
-    """The commands of one phase, with what each does in words: `leave` (before the
-    configuration forgets a name) for the nodes taken out of the inventory, `join` (once every
-    node runs the new configuration) for those outside the kept cluster."""
-    anchor = result["anchor"]
+def steps(result) -> list[tuple[str, list[list[str]]]]:
+    """The commands of the leave phase (before the configuration forgets a name), with what each
+    does in words, for the nodes taken out of the inventory."""
     planned = []
-    if phase == "leave":
-        for node in result["leave"]:
-            # Reset (it leaves the cluster with no data), then the whole node stops: its service
-            # ends cleanly (systemd does not start it again), and a run that puts it back starts
-            # it as a blank node, which joins by itself.
-            commands = [["rabbitmqctl", "-n", node, verb] for verb in ("stop_app", "reset", "stop")]
-            planned.append(("%s leaves the cluster (reset and stopped)" % node, commands))
-        return planned
-    for node in result["join"]:
-        commands = [["rabbitmqctl", "-n", node, "stop_app"]]
-        if node in result["forget_first"]:
-            commands.append(["rabbitmqctl", "-n", anchor, "forget_cluster_node", node])
-        commands += [
-            ["rabbitmqctl", "-n", node, "reset"],
-            ["rabbitmqctl", "-n", node, "join_cluster", anchor],
-            ["rabbitmqctl", "-n", node, "start_app"],
-        ]
-        planned.append(("%s joins the cluster of %s (reset first)" % (node, anchor), commands))
+    for node in result["leave"]:
+        # Reset (it leaves the cluster with no data), then the whole node stops: its service
+        # ends cleanly (systemd does not start it again), and a run that puts it back starts it
+        # as a blank node, which joins by itself.
+        commands = [["rabbitmqctl", "-n", node, verb] for verb in ("stop_app", "reset", "stop")]
+        planned.append(("%s leaves the cluster (reset and stopped)" % node, commands))
     return planned
 
 
 def converge(entries, phase, run, check_mode=False) -> dict:
-    """Read, plan and (unless check_mode) act; returns {changed, actions, plan, before, after}.
+    """Read and plan; in the leave phase, act too (unless check_mode). Returns {changed,
+    actions, plan, rejoin, before, after}.
 
-    A node taken out that cannot be reached is forgotten instead of reset. Nodes split into two
-    clusters of several nodes each stop the run: a person decides which half's messages win."""
+    The join phase only reads: `rejoin` names the inventory nodes running outside the kept
+    cluster, which the role rebuilds on their own hosts as new nodes (stopped, struck off where
+    the cluster still lists them, their store wiped, started blank: they join by discovery, the
+    path every new node takes). Joined from here instead (stop_app, reset, join_cluster,
+    start_app), RabbitMQ 3.10 crashed in its feature-flag sync at start_app and the node stayed
+    down. A node taken out that cannot be reached is forgotten instead of reset. Nodes split into
+    two clusters of several nodes each stop the run: a person decides which half's messages win."""
     wanted = [entry["node"] for entry in entries]
     statuses = read_statuses(wanted, run)
     result = plan(entries, statuses)
@@ -223,38 +215,35 @@ def converge(entries, phase, run, check_mode=False) -> dict:
             % (", ".join(result["split"]), result["anchor"])
         )
     before = sorted(_view(statuses[result["anchor"]])) if result["anchor"] else []
-    planned = steps(result, phase) if result["anchor"] else []
+    planned = steps(result) if result["anchor"] and phase == "leave" else []
     actions = []
     for words, commands in planned:
         actions.append(words)
         if check_mode:
             continue
         for argv in commands:
-            rc, out, err = run(argv)
-            if rc == 0:
+            if run(argv)[0] == 0:
                 continue
-            if phase == "leave":
-                # Unreachable (switched off, gone): struck off from the cluster instead.
-                node = argv[2]
-                forget = ["rabbitmqctl", "-n", result["anchor"], "forget_cluster_node", node]
-                forgot = run(forget)
-                if forgot[0] != 0:
-                    raise ClusterError(
-                        "%s: %s" % (" ".join(forget), (forgot[2] or forgot[1]).strip())
-                    )
-                actions[-1] = "%s could not be reached and was forgotten" % node
-                break
-            raise ClusterError("%s: %s" % (" ".join(argv), (err or out).strip()))
-    after = list(before)
-    for node in result["leave"] if phase == "leave" else []:
-        after.remove(node)
-    for node in result["join"] if phase == "join" else []:
-        if node not in after:
-            after.append(node)
+            # Unreachable (switched off, gone): struck off from the cluster instead.
+            node = argv[2]
+            forget = ["rabbitmqctl", "-n", result["anchor"], "forget_cluster_node", node]
+            forgot = run(forget)
+            if forgot[0] != 0:
+                raise ClusterError("%s: %s" % (" ".join(forget), (forgot[2] or forgot[1]).strip()))
+            actions[-1] = "%s could not be reached and was forgotten" % node
+            break
+    after = [node for node in before if phase != "leave" or node not in result["leave"]]
+    # Each with `forget`: the cluster still lists it, so it is struck off before it starts blank.
+    rejoin = [
+        dict(entry, forget=entry["node"] in result["forget_first"])
+        for entry in entries
+        if phase == "join" and entry["node"] in result["join"]
+    ]
     return {
         "changed": bool(actions),
         "actions": actions,
         "plan": result,
+        "rejoin": rejoin,
         "before": {"members": before},
-        "after": {"members": sorted(after)},
+        "after": {"members": after},
     }

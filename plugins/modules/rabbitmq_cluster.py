@@ -20,9 +20,13 @@ description:
   - O(phase=leave), before the configuration forgets a name, stops and resets each member the
     inventory no longer lists (it leaves the cluster with no data), and forgets one that cannot
     be reached.
-  - O(phase=join) resets each inventory node that runs outside the kept cluster alone (a wiped
-    node, one that formed a cluster of its own when it first started, one taken out earlier) and
-    joins it, after forgetting it where the cluster still lists it.
+  - O(phase=join) only reads. It names in RV(rejoin) each inventory node that runs outside the
+    kept cluster alone (a wiped node, one that formed a cluster of its own when it first
+    started, one put back whose discovery failed), for the caller to rebuild on the node's own
+    host as a new node (stopped, forgotten where RV(rejoin[].forget), its store wiped, started
+    blank), which joins by discovery. The role's C(tasks/cluster.yml) does. Joining it from here
+    (C(stop_app), C(reset), C(join_cluster), C(start_app)) crashed RabbitMQ 3.10 in its
+    feature-flag sync.
   - Never resets a node that is in a cluster of several other nodes (a split network's other
     half); it fails and names them.
 attributes:
@@ -31,7 +35,7 @@ attributes:
     description: Reads every node and reports what it would do.
   diff_mode:
     support: full
-    description: The kept cluster's members before and after.
+    description: The kept cluster's members before and after the leave phase.
 options:
   cluster:
     description: The inventory's cluster, the seed first (the C(rabbitmq_cluster) filter); each
@@ -63,6 +67,13 @@ plan:
   description: The kept cluster's C(anchor) node, and the nodes to C(leave) and C(join).
   returned: always
   type: dict
+rejoin:
+  description:
+    - O(phase=join) only; the inventory's entries of the nodes to rebuild, each with C(forget),
+      true where the kept cluster still lists the node.
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -92,6 +103,7 @@ def main():
         changed=result["changed"],
         actions=result["actions"],
         plan=result["plan"],
+        rejoin=result["rejoin"],
         diff={"before": result["before"], "after": result["after"]} if module._diff else {},
     )
 

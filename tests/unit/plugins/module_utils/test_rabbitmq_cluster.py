@@ -171,21 +171,23 @@ def test_converge_in_check_mode_runs_nothing_but_says_what_it_would_do():
     assert nodes.commands == [] and result["changed"]
 
 
-def test_converge_join_forgets_a_wiped_node_first_then_joins_it():
+def test_converge_join_only_names_a_wiped_node_to_rebuild_and_whether_to_forget_it():
     entries = core.members(THREE, HOSTVARS)
     every = [B1, B2, B3]
     nodes = Nodes({B1: [B1], B2: every, B3: every})
     result = core.converge(entries, "join", nodes)
-    assert nodes.commands == [
-        [B1, "stop_app"],
-        [B2, "forget_cluster_node", B1],
-        [B1, "reset"],
-        [B1, "join_cluster", B2],
-        [B1, "start_app"],
+    # Read only: the role rebuilds it on its own host (a blank node joins by discovery).
+    assert nodes.commands == [] and not result["changed"]
+    assert [(e["host"], e["node"], e["forget"]) for e in result["rejoin"]] == [
+        ("broker1", B1, True)
     ]
-    assert result["actions"] == [f"{B1} joins the cluster of {B2} (reset first)"]
-    # The leave phase of the same state has nothing to do.
-    assert core.converge(entries, "leave", Nodes({B1: [B1], B2: every, B3: every}))["actions"] == []
+    assert result["plan"]["anchor"] == B2
+    # A node alone that the cluster never listed is rebuilt without a forget.
+    alone = core.converge(entries, "join", Nodes({B1: [B1, B2], B2: [B1, B2], B3: [B3]}))
+    assert [(e["node"], e["forget"]) for e in alone["rejoin"]] == [(B3, False)]
+    # The leave phase of the same state has nothing to do and names nothing to rebuild.
+    left = core.converge(entries, "leave", Nodes({B1: [B1], B2: every, B3: every}))
+    assert (left["actions"], left["rejoin"]) == ([], [])
 
 
 def test_converge_stops_at_a_split_and_resets_nothing():
@@ -210,4 +212,4 @@ def test_a_node_whose_application_is_not_running_is_not_read():
         return 0, json.dumps({"disk_nodes": members, "running_nodes": running}), ""
 
     assert core.read_statuses([B1, B2, B3], run)[B3] is None
-    assert core.converge(entries, "join", run)["actions"] == []
+    assert core.converge(entries, "join", run)["rejoin"] == []
