@@ -1,6 +1,7 @@
 """A RabbitMQ cluster from the inventory (rabbitmq_cluster_hosts): three plain brokers. It forms
 in one converge; a quorum queue has a replica on every node and loses nothing when a node is
-killed; a node taken out of the inventory leaves on the next converge, one put back joins, and
+killed, nor does a producer connected as the application connects (it moves to another node); a
+node taken out of the inventory leaves on the next converge, one put back joins, and
 one wiped by the role rejoins. The single TLS node beside it stays a cluster of one (the
 default)."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import testinfra
@@ -20,6 +22,10 @@ NODES = sorted(["rabbit@rabbit-plain", "rabbit@rabbit-peer1", "rabbit@rabbit-pee
 # Without rabbit-peer2.
 TWO = sorted(["rabbit@rabbit-plain", "rabbit@rabbit-peer1"])
 OTHER = ("other", vault_values()["vault_rabbitmq_other_password"])
+REPO = Path(__file__).resolve().parents[3]
+# The application's own interpreter (harness/bootstrap builds it on the controller).
+APP_PYTHON = Path(os.environ["CS_APP_VENV"]) / "bin" / "python"
+APP_CLIENT = REPO / "molecule" / "rabbitmq" / "files" / "app_client.py"
 
 
 def host(name):
@@ -56,26 +62,58 @@ def test_the_inventory_forms_one_cluster_and_a_single_node_stays_alone():
     assert handling == "{ok,pause_minority}"
 
 
-def test_a_quorum_queue_loses_nothing_when_its_node_is_killed():
+def address(name: str) -> str:
+    return host(name).check_output("hostname -I").split()[0]
+
+
+def test_a_quorum_queue_and_its_clients_lose_nothing_when_a_node_is_killed():
     # Declared from the topology once the nodes formed the cluster: a replica on each node.
     assert quorum_members("email") == NODES
     before = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER))
-    sent = probe("rabbit-plain:5672", "/other", "publish", "", "email", "kill", "50", user=OTHER)
-    assert sent == "OK", sent
-    seed = host("rabbit-plain")
-    pid = seed.check_output("systemctl show -P MainPID rabbitmq-server")
-    seed.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
-    # The survivors hold every confirmed message while the node is down.
-    assert wait_until(lambda: "rabbit@rabbit-plain" not in members("rabbit-peer1")[1], 30)
-    counted = probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER)
-    assert counted == str(before + 50), counted
+    # A producer connected as the application connects (every node in its broker URL): 50
+    # messages, then the node it is on is killed, then 50 more.
+    names = {address(node.split("@")[1]): node.split("@")[1] for node in NODES}
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(REPO / "app" / "src"),
+        "CELERYSTACK_BROKER_HOST": ",".join(names),
+        "CELERYSTACK_BROKER_USER": OTHER[0],
+        "CELERYSTACK_BROKER_PASSWORD": OTHER[1],
+        "CELERYSTACK_BROKER_VHOST": "/other",
+    }
+    client = subprocess.Popen(
+        [APP_PYTHON, str(APP_CLIENT), "email", "50", "50"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        first = client.stdout.readline().split()
+        assert first[:1] == ["on"], (first, client.stderr.read() if client.poll() else "")
+        killed = names[first[1]]
+        survivor = next(name for name in names.values() if name != killed)
+        victim = host(killed)
+        pid = victim.check_output("systemctl show -P MainPID rabbitmq-server")
+        victim.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
+        assert wait_until(lambda: f"rabbit@{killed}" not in members(survivor)[1], 30)
+        out, err = client.communicate("go\n", timeout=180)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    # The producer moved to another node by itself, and every message is confirmed there.
+    assert client.returncode == 0, err
+    assert out.split()[:2] == ["sent", "100"] and out.split()[-1] != first[1], out
+    counted = probe(f"{survivor}:5672", "/other", "count", "email", user=OTHER)
+    assert counted == str(before + 100), counted
     # systemd starts the node again (Restart=on-failure), and it rejoins by itself.
-    assert wait_until(lambda: members("rabbit-peer1")[1] == NODES, 120), members("rabbit-peer1")
-    assert seed.check_output("systemctl show -P MainPID rabbitmq-server") != pid
+    assert wait_until(lambda: members(survivor)[1] == NODES, 120), members(survivor)
+    assert victim.check_output("systemctl show -P MainPID rabbitmq-server") != pid
     # All of them, through the node that was killed, once it takes connections again.
-    assert wait_until(lambda: probe("rabbit-plain:5672", "/other", "login", user=OTHER) == "OK", 60)
-    taken = probe("rabbit-plain:5672", "/other", "drain", "email", user=OTHER)
-    assert taken == str(before + 50), taken
+    assert wait_until(lambda: probe(f"{killed}:5672", "/other", "login", user=OTHER) == "OK", 60)
+    taken = probe(f"{killed}:5672", "/other", "drain", "email", user=OTHER)
+    assert taken == str(before + 100), taken
 
 
 def inventory_without(tmp_path, name: str) -> str:
