@@ -15,6 +15,10 @@ description:
   - Reads the queue list of one vhost from the management HTTP API. It never gets, acks or
     requeues a message, so it is safe on a production backlog (unlike reading messages to count
     them).
+  - The figures are the management plugin's statistics, which lag the queue by up to
+    C(collect_statistics_interval) (5 s by default). Good for watching a backlog and for alerts;
+    a decision that must see a message published a moment ago (a purge) asks the node instead,
+    as M(celerystack.platform.rabbitmq_queue_purge) does.
 extends_documentation_fragment:
   - celerystack.platform.rabbitmq_api
 attributes:

@@ -35,6 +35,15 @@ def broker_queues() -> dict[str, tuple[int, int]]:
     return {q["name"]: (q["messages_ready"], q["consumers"]) for q in json.loads(out)}
 
 
+def stop_unwatched(host, unit: str) -> None:
+    """Stop a service on purpose, as an outage would leave it: monit first, and only once monit
+    reports it unwatched (it takes an unmonitor at its next cycle, and a cycle under way would
+    start the service again)."""
+    host.check_output(f"monit unmonitor {unit}")
+    assert wait_until(lambda: "Not monitored" in host.run(f"monit status {unit}").stdout, 30)
+    host.check_output(f"systemctl stop {unit}")
+
+
 # --- Recovery --------------------------------------------------------------------------------
 
 
@@ -109,7 +118,7 @@ def test_a_purge_is_refused_while_the_queue_has_consumers_and_removes_exactly_wh
     assert "celerystack_purge_queue must name a queue of celerystack_topology" in unknown.output
     assert host.service("celery-worker-email").is_running
     # Seven tasks wait in the queue while its worker is down (as after an outage).
-    host.check_output("monit unmonitor celery-worker-email && systemctl stop celery-worker-email")
+    stop_unwatched(host, "celery-worker-email")
     try:
         sent = django_shell(
             "from celerystack_app.celery import app\n"
@@ -189,7 +198,7 @@ def test_a_backlog_runs_with_raised_autoscale_until_drained_then_the_settings_go
     topology_autoscale = "--autoscale=16,4"
     assert topology_autoscale in host.check_output(f"systemctl cat {unit}")
     # The outage: the queue's worker is down while 60 events' tasks pile up.
-    host.check_output(f"monit unmonitor {unit} && systemctl stop {unit}")
+    stop_unwatched(host, unit)
     batch = uuid.uuid4().hex[:8]
     try:
         sent = django_shell(
