@@ -1,21 +1,27 @@
 """A producer built as the application builds its broker connection (celerystack_app.broker:
 one URL per node, shuffled failover, publisher confirms), run on the controller with the
-application's own interpreter. It publishes FIRST messages to a queue, says which node it is on
-and waits for a line on stdin (the test kills that node meanwhile), then publishes SECOND more
-through the same Celery connection, which moves to another node, and says where it ended.
+application's own interpreter, publishing to one queue through the default exchange.
 
-    CELERYSTACK_BROKER_HOST=a,b,c CELERYSTACK_BROKER_USER=... CELERYSTACK_BROKER_PASSWORD=...
-    CELERYSTACK_BROKER_VHOST=/other python app_client.py QUEUE FIRST SECOND
+    app_client.py QUEUE FIRST SECOND   publish FIRST messages, print "on <node address>", wait
+                                       for a line on stdin (the test kills that node), publish
+                                       SECOND more, print "sent <total> ending on <address>"
+    app_client.py QUEUE stream         publish until a line arrives on stdin (the test restarts
+                                       the brokers meanwhile), print "sent <total> ending on ..."
+
+Broker settings come from the environment, as the application's: CELERYSTACK_BROKER_HOST (the
+nodes, comma-separated), _USER, _PASSWORD, _VHOST.
 """
 
 import sys
+import threading
+import time
 
 from celery import Celery
 from celerystack_app.broker import FAILOVER_STRATEGY, broker_url
 from celerystack_app.config import Config
 
 
-def main(queue, first, second):
+def main(queue, first, second=None):
     url, use_ssl, options = broker_url(Config())
     app = Celery(set_as_current=False)
     app.conf.update(
@@ -24,19 +30,34 @@ def main(queue, first, second):
         broker_transport_options=options,
         broker_failover_strategy=FAILOVER_STRATEGY,
     )
+    sent = 0
     with app.connection_for_write() as conn:
         producer = conn.Producer()
         # What Celery's apply_async does with retry=True: on a lost connection, reconnect (to the
-        # next node) and publish again.
-        publish = conn.ensure(producer, producer.publish, max_retries=20, interval_max=2)
-        for n in range(first):
-            publish({"n": n}, exchange="", routing_key=queue, delivery_mode=2, declare=[])
-        print("on", conn.hostname, flush=True)
-        sys.stdin.readline()
-        for n in range(first, first + second):
-            publish({"n": n}, exchange="", routing_key=queue, delivery_mode=2, declare=[])
-        print("sent", first + second, "ending on", conn.hostname, flush=True)
+        # next node) and publish again. Each publish returns once the broker confirmed it.
+        publish = conn.ensure(producer, producer.publish, max_retries=60, interval_max=2)
+
+        def send():
+            nonlocal sent
+            publish({"n": sent}, exchange="", routing_key=queue, delivery_mode=2, declare=[])
+            sent += 1
+
+        if first == "stream":
+            stop = threading.Event()
+            threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+            print("streaming on", conn.hostname, flush=True)
+            while not stop.is_set():
+                send()
+                time.sleep(0.02)
+        else:
+            for _ in range(int(first)):
+                send()
+            print("on", conn.hostname, flush=True)
+            sys.stdin.readline()
+            for _ in range(int(second)):
+                send()
+        print("sent", sent, "ending on", conn.hostname, flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    main(*sys.argv[1:])

@@ -62,41 +62,50 @@ def test_the_inventory_forms_one_cluster_and_a_single_node_stays_alone():
     assert handling == "{ok,pause_minority}"
 
 
-def address(name: str) -> str:
-    return host(name).check_output("hostname -I").split()[0]
+def node_addresses() -> dict[str, str]:
+    """{address: host name} of the cluster's nodes, as the controller reaches them."""
+    names = [node.split("@")[1] for node in NODES]
+    return {host(name).check_output("hostname -I").split()[0]: name for name in names}
 
 
-def test_a_quorum_queue_and_its_clients_lose_nothing_when_a_node_is_killed():
-    # Declared from the topology once the nodes formed the cluster: a replica on each node.
-    assert quorum_members("email") == NODES
-    before = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER))
-    # A producer connected as the application connects (every node in its broker URL): 50
-    # messages, then the node it is on is killed, then 50 more.
-    names = {address(node.split("@")[1]): node.split("@")[1] for node in NODES}
+def app_client(addresses, *args) -> subprocess.Popen:
+    """files/app_client.py, connected as the application connects: every node in its URL."""
     environment = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(REPO / "app" / "src"),
-        "CELERYSTACK_BROKER_HOST": ",".join(names),
+        "CELERYSTACK_BROKER_HOST": ",".join(addresses),
         "CELERYSTACK_BROKER_USER": OTHER[0],
         "CELERYSTACK_BROKER_PASSWORD": OTHER[1],
         "CELERYSTACK_BROKER_VHOST": "/other",
     }
-    client = subprocess.Popen(
-        [APP_PYTHON, str(APP_CLIENT), "email", "50", "50"],
+    return subprocess.Popen(
+        [APP_PYTHON, str(APP_CLIENT), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
     )
+
+
+def main_pid(name: str) -> str:
+    return host(name).check_output("systemctl show -P MainPID rabbitmq-server")
+
+
+def test_a_quorum_queue_and_its_clients_lose_nothing_when_a_node_is_killed():
+    # Declared from the topology once the nodes formed the cluster: a replica on each node.
+    assert quorum_members("email") == NODES
+    before = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER))
+    # 50 messages, then the node the producer is on is killed, then 50 more.
+    names = node_addresses()
+    client = app_client(names, "email", "50", "50")
     try:
         first = client.stdout.readline().split()
         assert first[:1] == ["on"], (first, client.stderr.read() if client.poll() else "")
         killed = names[first[1]]
         survivor = next(name for name in names.values() if name != killed)
-        victim = host(killed)
-        pid = victim.check_output("systemctl show -P MainPID rabbitmq-server")
-        victim.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
+        pid = main_pid(killed)
+        host(killed).check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
         assert wait_until(lambda: f"rabbit@{killed}" not in members(survivor)[1], 30)
         out, err = client.communicate("go\n", timeout=180)
     finally:
@@ -109,11 +118,39 @@ def test_a_quorum_queue_and_its_clients_lose_nothing_when_a_node_is_killed():
     assert counted == str(before + 100), counted
     # systemd starts the node again (Restart=on-failure), and it rejoins by itself.
     assert wait_until(lambda: members(survivor)[1] == NODES, 120), members(survivor)
-    assert victim.check_output("systemctl show -P MainPID rabbitmq-server") != pid
+    assert main_pid(killed) != pid
     # All of them, through the node that was killed, once it takes connections again.
     assert wait_until(lambda: probe(f"{killed}:5672", "/other", "login", user=OTHER) == "OK", 60)
     taken = probe(f"{killed}:5672", "/other", "drain", "email", user=OTHER)
     assert taken == str(before + 100), taken
+
+
+def test_a_rolling_restart_under_a_stream_of_publishes_loses_nothing():
+    names = node_addresses()
+    before = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER))
+    pids = {name: main_pid(name) for name in names.values()}
+    client = app_client(names, "email", "stream")
+    try:
+        started = client.stdout.readline()
+        assert started.startswith("streaming on"), (started, client.stderr.read())
+        restarted = run_playbook(REPO / "playbooks" / "broker_restart.yml")
+        out, err = client.communicate("stop\n", timeout=180)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert restarted.rc == 0, restarted.output
+    # Each node went into maintenance and restarted, one at a time, and runs in the cluster.
+    assert restarted.output.count("Put the node into maintenance") == len(names), restarted.output
+    assert all(main_pid(name) != pid for name, pid in pids.items()), pids
+    assert members() == (NODES, NODES)
+    # Every message the producer had confirmed is in the queue: none lost across three restarts.
+    assert client.returncode == 0, err
+    sent = int(out.split()[1])
+    assert sent > 0, out
+    counted = probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER)
+    assert counted == str(before + sent), (counted, before, out)
+    taken = probe("rabbit-peer2:5672", "/other", "drain", "email", user=OTHER)
+    assert taken == str(before + sent), taken
 
 
 def inventory_without(tmp_path, name: str) -> str:
