@@ -20,7 +20,7 @@ def test_one_node_is_one_url_verified_against_its_own_name():
 
 
 def test_a_cluster_is_one_url_per_node_for_kombu_to_fail_over_between():
-    url, use_ssl, _ = broker_url(config(HOST="mq1, mq2,mq3", VHOST="/celery"))
+    url, use_ssl, _options = broker_url(config(HOST="mq1, mq2,mq3", VHOST="/celery"))
     assert url.split(";") == [
         f"amqp://celery:p%40ss%3Aw%2Frd@{node}:5672/%2Fcelery" for node in ("mq1", "mq2", "mq3")
     ]
@@ -31,12 +31,14 @@ def test_a_cluster_over_tls_needs_one_name_every_node_certificate_holds():
     needs_name = "names 3 nodes over amqps: set CELERYSTACK_BROKER_TLS_SERVER_NAME"
     with pytest.raises(ImproperlyConfigured, match=needs_name):
         broker_url(config(SCHEME="amqps", HOST="mq1,mq2,mq3"))
-    url, use_ssl, _ = broker_url(config(SCHEME="amqps", HOST="mq1,mq2", TLS_SERVER_NAME="mq"))
+    url, use_ssl, _options = broker_url(
+        config(SCHEME="amqps", HOST="mq1,mq2", TLS_SERVER_NAME="mq")
+    )
     assert url.count("amqps://") == 2 and use_ssl["server_hostname"] == "mq"
 
 
 def test_redis_is_one_host():
-    url, _, options = broker_url(config(SCHEME="redis", HOST="cache"))
+    url, _use_ssl, options = broker_url(config(SCHEME="redis", HOST="cache"))
     assert url == "redis://celery:p%40ss%3Aw%2Frd@cache:6379/0"
     assert options["global_keyprefix"] == "celery:"
     with pytest.raises(ImproperlyConfigured, match="names 2 hosts: several are a RabbitMQ cluster"):

@@ -23,7 +23,7 @@ description:
   - O(phase=join) only reads. It names in RV(rejoin) each inventory node that runs outside the
     kept cluster alone (a wiped node, one that formed a cluster of its own when it first
     started, one put back whose discovery failed), for the caller to rebuild on the node's own
-    host as a new node (stopped, forgotten where RV(rejoin[].forget), its store wiped, started
+    host as a new node (stopped, forgotten where its C(forget) is true, its store wiped, started
     blank), which joins by discovery. The role's C(tasks/cluster.yml) does. Joining it from here
     (C(stop_app), C(reset), C(join_cluster), C(start_app)) crashed RabbitMQ 3.10 in its
     feature-flag sync.

@@ -50,11 +50,11 @@ def main(queue, first, second=None):
                 send()
                 time.sleep(0.02)
         else:
-            for _ in range(int(first)):
+            for _count in range(int(first)):
                 send()
             print("on", conn.hostname, flush=True)
             sys.stdin.readline()
-            for _ in range(int(second)):
+            for _count in range(int(second)):
                 send()
         print("sent", sent, "ending on", conn.hostname, flush=True)
 
