@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import ssl
-from urllib.parse import quote
-
-from django.core.exceptions import ImproperlyConfigured
-
 from celerystack_app import topology
+from celerystack_app.broker import FAILOVER_STRATEGY, broker_url
 from celerystack_app.config import Config
 
 cfg = Config()
@@ -96,44 +92,8 @@ DEFAULT_FROM_EMAIL = cfg.get("EMAIL_FROM", "celerystack@localhost")
 TOPOLOGY = topology.load(cfg.get("TOPOLOGY_FILE"))
 
 
-def broker_url(cfg: Config) -> tuple[str, object, dict]:
-    """The broker URL, its TLS options and transport options, from the CELERYSTACK_BROKER_*."""
-    scheme = cfg.get("BROKER_SCHEME", "amqp")
-    if scheme not in ("amqp", "amqps", "redis", "rediss"):
-        raise ImproperlyConfigured(
-            f"CELERYSTACK_BROKER_SCHEME must be amqp, amqps, redis or rediss, not {scheme!r}"
-        )
-    host, user = cfg.get("BROKER_HOST"), cfg.get("BROKER_USER")
-    password = cfg.secret("BROKER_PASSWORD")
-    ca = cfg.get("BROKER_TLS_CA", "")
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    if scheme.startswith("amqp"):
-        port = cfg.integer("BROKER_PORT", "5671" if scheme == "amqps" else "5672")
-        vhost = quote(cfg.get("BROKER_VHOST", "/"), safe="")
-        url = f"{scheme}://{credentials}@{host}:{port}/{vhost}"
-        use_ssl = (
-            {"ca_certs": ca or None, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": host}
-            if scheme == "amqps"
-            else False
-        )
-        # Publisher confirms: apply_async returns once the broker has the message.
-        return url, use_ssl, {"confirm_publish": True}
-    port = cfg.integer("BROKER_PORT", "6379")
-    url = f"{scheme}://{credentials}@{host}:{port}/{cfg.integer('BROKER_DB', '0')}"
-    use_ssl = (
-        {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": ca or None}
-        if scheme == "rediss"
-        else False
-    )
-    # Every kombu key under the prefix the Redis ACL grants the broker user.
-    options = {
-        "global_keyprefix": cfg.get("BROKER_KEY_PREFIX", "celery:"),
-        "visibility_timeout": cfg.integer("BROKER_VISIBILITY_TIMEOUT", "3600"),
-    }
-    return url, use_ssl, options
-
-
 CELERY_BROKER_URL, CELERY_BROKER_USE_SSL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_url(cfg)
+CELERY_BROKER_FAILOVER_STRATEGY = FAILOVER_STRATEGY
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -130,6 +130,14 @@ def test_a_wiped_node_comes_back_with_users_queues_and_bindings(host):
     assert probe(broker, "/celery", "get", "logstash", tls=tls) == event
     run = run_playbook(limit=name)
     assert run.rc == 0, run.output
+    if name == "rabbit-plain":
+        # A cluster's member wiped by hand started alone while the others still list it: the
+        # converge strikes it off and joins it again (the role's wipe avoids that: it strikes the
+        # node off first, tests/test_cluster.py).
+        status = json.loads(host.check_output("rabbitmqctl -q cluster_status --formatter json"))
+        assert len(status["running_nodes"]) == 3, status
+        run = run_playbook(limit=name)
+        assert run.rc == 0, run.output
     assert run.recap[name]["changed"] == 0, run.output
 
 

@@ -141,6 +141,7 @@ BAD = [
     ({"celerystack_topology": FAULTY}, FAULTS_NAMED),
     ({"celery_app_mail_data_rate_limit": "fast"}, ["celery_app_mail_data_rate_limit"]),
     ({"celery_app_broker_scheme": "http"}, ["celery_app_broker_scheme"]),
+    ({"celery_app_broker_failover_hosts": ["mq2,mq3"]}, ["celery_app_broker_failover_hosts"]),
     ({"celery_worker_defaults": {"concurrency": 0}}, ["celery_worker_defaults"]),
     ({"celery_worker_queues": ["nope"]}, ["celery_worker_queues"]),
     ({"celery_beat_max_interval": 0}, ["celery_beat_max_interval"]),
