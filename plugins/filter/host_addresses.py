@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
+from ansible_collections.celerystack.platform.plugins.module_utils.addresses import address_of
 
 DOCUMENTATION = """
 name: host_addresses
@@ -49,33 +48,13 @@ _value:
 """
 
 
-def _literal_ip(value) -> bool:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def address_of(name: str, variables) -> str | None:
-    """The address of one host from its variables, or None when nothing certain is known."""
-    explicit = variables.get("celerystack_address")
-    if explicit:
-        return str(explicit)
-    if _literal_ip(variables.get("ansible_host", "")):
-        return str(variables["ansible_host"])
-    facts = variables.get("ansible_facts") or {}
-    address = (facts.get("default_ipv4") or {}).get("address")
-    return str(address) if address else None
-
-
 def host_addresses(names, hostvars):
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise AnsibleFilterError(f"host_addresses expects a list of host names, got {names!r}")
     addresses: list[str] = []
     missing: list[str] = []
     for name in names:
-        address = address_of(name, hostvars[name])
+        address = address_of(hostvars[name])
         if address is None:
             missing.append(str(name))
         elif address not in addresses:

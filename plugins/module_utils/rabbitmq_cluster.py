@@ -12,10 +12,14 @@ the inventory host name alone: an inventory may call a host by its address or by
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.celerystack.platform.plugins.module_utils.addresses import (
+    address_of,
+    literal_ip,
+)
 
 # Erlang node names: name@host, both parts plain (RabbitMQ's CLI refuses anything else).
 _NAME = re.compile(r"^[A-Za-z0-9_-]+@[A-Za-z0-9][A-Za-z0-9-]*$")
@@ -25,14 +29,6 @@ class ClusterInvalid(ValueError):
     def __init__(self, errors):
         super().__init__("; ".join(errors))
         self.errors = list(errors)
-
-
-def _literal_ip(value) -> bool:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def node_name(host: str, variables) -> str | None:
@@ -47,16 +43,6 @@ def node_name(host: str, variables) -> str | None:
     return None
 
 
-def address(variables) -> str | None:
-    """The address the other brokers reach this one at (inventory first, facts second)."""
-    for candidate in (variables.get("celerystack_address"), variables.get("ansible_host")):
-        if candidate and _literal_ip(candidate):
-            return str(candidate)
-    facts = variables.get("ansible_facts") or {}
-    found = (facts.get("default_ipv4") or {}).get("address")
-    return str(found) if found else None
-
-
 def members(hosts, hostvars) -> list[dict]:
     """One entry per broker host, in inventory order: {host, node, short, address}. The first
     is the seed, which a new cluster forms around."""
@@ -68,7 +54,7 @@ def members(hosts, hostvars) -> list[dict]:
     for host in hosts:
         variables = hostvars[host]
         node = node_name(host, variables)
-        where = address(variables)
+        where = address_of(variables)
         if node is None:
             errors.append(
                 "%s: no RabbitMQ node name known; set rabbitmq_nodename (rabbit@<its short host "
@@ -82,6 +68,13 @@ def members(hosts, hostvars) -> list[dict]:
             errors.append(
                 "%s: no address known for the other brokers to reach it; set "
                 "celerystack_address for the host, or gather its facts in the same run" % host
+            )
+            continue
+        if not literal_ip(where):
+            # The /etc/hosts block maps the node's name to it: a name there resolves nothing.
+            errors.append(
+                "%s: celerystack_address %r is not an IP address (the brokers' /etc/hosts block "
+                "needs one)" % (host, where)
             )
             continue
         if node in seen:

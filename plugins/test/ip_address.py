@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+from ansible_collections.celerystack.platform.plugins.module_utils.addresses import literal_ip
 
 DOCUMENTATION = """
 name: ip_address
@@ -35,13 +35,7 @@ _value:
 
 def ip_address(value):
     """Return True when value is a literal IPv4 or IPv6 address."""
-    if not isinstance(value, str):
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return literal_ip(value)
 
 
 class TestModule:

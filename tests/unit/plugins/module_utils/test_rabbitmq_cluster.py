@@ -43,6 +43,13 @@ def test_every_host_without_a_certain_name_or_address_is_named_with_the_fix():
     assert errors[2].startswith("bad: rabbitmq_nodename 'rabbit@broker 4'")
 
 
+def test_an_address_that_is_a_name_is_refused_for_the_hosts_block():
+    hostvars = {"b": {"celerystack_address": "b.example.com", "rabbitmq_nodename": "rabbit@b"}}
+    refused = r"b: celerystack_address 'b\.example\.com' is not an IP address"
+    with pytest.raises(core.ClusterInvalid, match=refused):
+        core.members(["b"], hostvars)
+
+
 def test_a_fully_qualified_hostname_fact_gives_the_short_name():
     hostvars = {"b": {"ansible_host": "10.0.0.1", "ansible_facts": {"hostname": "b.example.com"}}}
     assert core.members(["b"], hostvars)[0]["node"] == "rabbit@b"
