@@ -144,13 +144,16 @@ def test_a_rolling_restart_under_a_stream_of_publishes_loses_nothing():
     assert all(main_pid(name) != pid for name, pid in pids.items()), pids
     assert members() == (NODES, NODES)
     # Every message the producer had confirmed is in the queue: none lost across three restarts.
+    # A publish whose confirm went down with its connection is sent again on the next node
+    # (at least once), so each restart may add one copy; never more than one per restart (CI on
+    # 240c7a6 counted 2599 of 2598 sent).
     assert client.returncode == 0, err
     sent = int(out.split()[1])
     assert sent > 0, out
-    counted = probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER)
-    assert counted == str(before + sent), (counted, before, out)
-    taken = probe("rabbit-peer2:5672", "/other", "drain", "email", user=OTHER)
-    assert taken == str(before + sent), taken
+    counted = int(probe("rabbit-peer1:5672", "/other", "count", "email", user=OTHER)) - before
+    assert sent <= counted <= sent + len(names), (counted, sent, out)
+    taken = int(probe("rabbit-peer2:5672", "/other", "drain", "email", user=OTHER))
+    assert taken == before + counted, taken
 
 
 def inventory_without(tmp_path, name: str) -> str:
