@@ -8,7 +8,7 @@ from celerystack_app.mail.tasks import store_mail_data
 from django.core.management import CommandError, call_command
 
 
-def consumed(events, exchange, routing_key):
+def consumed(events, exchange, routing_key, rate=0):
     """What the event consumer and the mail_data workers do with each published event."""
     assert (exchange, routing_key) == ("logstash", "logstash")
     for event in events:
@@ -25,6 +25,16 @@ def test_a_batch_round_trip_reports_its_figures_and_removes_its_rows(monkeypatch
     assert (result["published"], result["stored"]) == (5, 5)
     assert result["heartbeat_age_seconds"] is not None
     assert list(MailData.objects.values_list("event_id", flat=True)) == ["someone-elses"]
+
+
+@pytest.mark.django_db
+def test_a_steady_stream_is_published_at_the_rate_asked_for(monkeypatch, capsys):
+    rates = []
+    monkeypatch.setattr(roundtrip, "publish", lambda *a: (rates.append(a[3]), consumed(*a)))
+    call_command("roundtrip", events=3, timeout=5, rate=20)
+    assert rates == [20] and json.loads(capsys.readouterr().out)["stored"] == 3
+    with pytest.raises(CommandError, match="--rate must be 0"):
+        call_command("roundtrip", events=3, rate=-1)
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from celery.utils.quorum_queues import detect_quorum_queues
 from celerystack_app import topology
 from celerystack_app.celery import app
 from django.conf import settings
@@ -31,7 +32,10 @@ def test_celery_declares_queues_exactly_as_the_broker_has_them():
         "mail_data",
         "mail_data",
     )
-    assert queues["mail_data"].exchange.type == "direct"
+    # A quorum queue (email) turns on Celery's native delayed delivery for the whole application,
+    # which only works through exchanges that are not direct: every Celery queue's is topic.
+    assert {q.exchange.type for q in queues.values()} == {"topic"}
+    assert detect_quorum_queues(app, "amqp") == (True, "email")
 
 
 def test_the_raw_consumer_reads_its_dead_letter_exchange_and_prefetch():

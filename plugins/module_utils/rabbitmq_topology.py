@@ -11,11 +11,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 KINDS = ("exchange", "queue", "binding", "policy")
 
 # Objects the broker owns: never planned for removal.
 BUILTIN_EXCHANGE_PREFIX = "amq."
+# Objects Celery's workers and clients declare themselves, never removed either: native delayed
+# delivery's exchanges and queues (a worker declares them when one of its queues is a quorum
+# queue; countdown and ETA tasks wait in them), events, remote control and its reply queues.
+CELERY_OWNED = re.compile(
+    r"^(celery_delayed_([0-9]+|delivery)|celeryev(\..*)?|(reply\.)?celery\.pidbox|.*\.celery\.pidbox"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
 
 EXCHANGE_DEFAULTS = {
     "type": "direct",
@@ -146,10 +154,22 @@ def differences(current, wanted):
 
 
 def _is_builtin(kind, obj):
+    """The broker's own objects and Celery's (never planned for removal)."""
     if kind == "exchange":
-        return obj["name"] == "" or obj["name"].startswith(BUILTIN_EXCHANGE_PREFIX)
+        return (
+            obj["name"] == ""
+            or obj["name"].startswith(BUILTIN_EXCHANGE_PREFIX)
+            or bool(CELERY_OWNED.match(obj["name"]))
+        )
+    if kind == "queue":
+        return bool(CELERY_OWNED.match(obj["name"]))
     if kind == "binding":
-        return obj["source"] == ""  # the default exchange's implicit bindings
+        # The default exchange's implicit bindings, and those from or to Celery's objects.
+        return (
+            obj["source"] == ""
+            or bool(CELERY_OWNED.match(obj["source"]))
+            or bool(CELERY_OWNED.match(obj["destination"]))
+        )
     return False
 
 

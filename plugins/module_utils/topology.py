@@ -24,14 +24,31 @@ __metaclass__ = type
 import copy
 import re
 
-try:  # the application's tests load this file on its own, outside the collection
-    from ansible_collections.celerystack.platform.plugins.module_utils.rabbitmq_topology import (
-        declared as _declared,
+try:
+    from ansible_collections.celerystack.platform.plugins.module_utils import (
+        rabbitmq_topology as _rabbitmq,
     )
-except ImportError:  # pragma: no cover - exercised by the application's tests
-    _declared = None
+except ImportError:  # pragma: no cover - the application's tests load this file on its own
+    import importlib.util
+    import os
 
-TOPOLOGY_KEYS = ("vhost", "default_queue", "queues", "exchanges", "bindings", "policies")
+    _spec = importlib.util.spec_from_file_location(
+        "celerystack_rabbitmq_topology",
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "rabbitmq_topology.py"),
+    )
+    _rabbitmq = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_rabbitmq)
+
+TOPOLOGY_KEYS = (
+    "vhost",
+    "default_queue",
+    "queue_type",
+    "delivery_limit",
+    "queues",
+    "exchanges",
+    "bindings",
+    "policies",
+)
 QUEUE_KEYS = (
     "name",
     "raw",
@@ -61,7 +78,9 @@ WORKER_KEYS = (
 )
 EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 QUEUE_TYPES = ("classic", "quorum")
-POLICY_APPLY_TO = ("all", "queues", "exchanges", "classic_queues", "quorum_queues", "streams")
+# What RabbitMQ 3.10 (Debian 12's) accepts: classic_queues, quorum_queues and streams came with
+# 3.12, and a policy naming one in the boot definitions stops the node from starting at all.
+POLICY_APPLY_TO = ("all", "queues", "exchanges")
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 OPTIMIZATIONS = ("fair", "default", "")
 
@@ -72,6 +91,15 @@ RESERVED_PREFIX = "amq."
 # A raw queue's worker consumes a private Celery queue of this name (celery_app, events.py).
 CONSUMER_SUFFIX = ".consumer"
 DEFAULT_PREFETCH = 10
+
+# Quorum Celery queues. RabbitMQ 3.x gives a quorum queue no delivery limit (a task that kills
+# its worker comes back forever) and 4.x gives it 20: the platform sets one on purpose, by a
+# policy (a queue argument could only change by deleting the queue), and dead-letters a task past
+# it into one queue an operator reads, rather than dropping it.
+DEFAULT_DELIVERY_LIMIT = 20
+DEAD_LETTER_EXCHANGE = "celerystack.dlx"
+DEAD_LETTER_QUEUE = "celerystack.dead"
+QUORUM_POLICY = "celerystack-celery-quorum-queues"
 
 UNIT_PREFIX = "celery-worker-"
 BEAT_UNIT = "celery-beat"
@@ -201,6 +229,10 @@ def errors(
     queues = check.sequence(".queues", topology.get("queues"))
     if not queues:
         check.error(".queues", "must declare at least one queue", show=False)
+    if "queue_type" in topology:
+        check.choice(".queue_type", topology["queue_type"], QUEUE_TYPES)
+    if "delivery_limit" in topology:
+        check.integer(".delivery_limit", topology["delivery_limit"], 1, 1000000)
     exchanges = check.sequence(".exchanges", topology.get("exchanges"))
     bindings = check.sequence(".bindings", topology.get("bindings"))
     policies = check.sequence(".policies", topology.get("policies"))
@@ -210,7 +242,9 @@ def errors(
         path = ".exchanges[%d]" % index
         if not check.mapping(path, spec, EXCHANGE_KEYS):
             continue
-        if check.name_field(path + ".name", spec.get("name"), "an exchange"):
+        if check.name_field(path + ".name", spec.get("name"), "an exchange") and _reserved(
+            check, path + ".name", spec["name"]
+        ):
             if spec["name"] in exchange_names:
                 check.error(path + ".name", "exchange declared twice", spec["name"])
             exchange_names.add(spec["name"])
@@ -227,7 +261,9 @@ def errors(
         if not check.mapping(path, spec, QUEUE_KEYS):
             continue
         queue = spec.get("name")
-        if check.name_field(path + ".name", queue, "a queue"):
+        if check.name_field(path + ".name", queue, "a queue") and _reserved(
+            check, path + ".name", queue
+        ):
             if queue in queue_names:
                 check.error(
                     path + ".name",
@@ -264,6 +300,16 @@ def errors(
         for flag in ("durable", "auto_delete"):
             if flag in spec:
                 check.boolean(path + "." + flag, spec[flag])
+        if _queue_type(spec, topology) == "quorum":
+            # RabbitMQ refuses the declaration otherwise (a quorum queue is replicated on disk).
+            if _boolean(spec.get("durable", True)) is False:
+                check.error(path + ".durable", "a quorum queue is always durable", spec["durable"])
+            if _boolean(spec.get("auto_delete", False)) is True:
+                check.error(
+                    path + ".auto_delete",
+                    "a quorum queue cannot be auto-deleted",
+                    spec["auto_delete"],
+                )
         if raw:
             for key in ("routes", "exchange", "routing_key"):
                 if key in spec:
@@ -328,12 +374,26 @@ def errors(
             if isinstance(exchange, str):
                 derived.setdefault(exchange, spec["name"])
     all_exchanges = exchange_names | set(derived)
+    delayed = _delayed_delivery(topology)
     for index, spec in enumerate(exchanges):
         explicit = isinstance(spec, dict) and spec.get("name") in derived
-        if explicit and spec.get("type", "direct") != "direct":
+        kind = spec.get("type", "direct") if explicit else None
+        if explicit and delayed and kind != "topic":
+            # Celery publishes a countdown or ETA task into its delayed-delivery exchanges only
+            # when the task's exchange is not direct (celery.app.base.send_task); otherwise the
+            # worker holds it, which a quorum queue's per-consumer prefetch cannot make room for.
             check.error(
                 ".exchanges[%d].type" % index,
-                "exchange %r carries Celery queue %r and must be direct"
+                "exchange %r carries Celery queue %r of a topology with quorum Celery queues, "
+                "and must be topic (countdown and ETA tasks wait in the broker through Celery's "
+                "native delayed delivery, which skips direct exchanges)"
+                % (spec["name"], derived[spec["name"]]),
+                spec.get("type"),
+            )
+        elif explicit and kind not in ("direct", "topic"):
+            check.error(
+                ".exchanges[%d].type" % index,
+                "exchange %r carries Celery queue %r and must be direct (or topic)"
                 % (spec["name"], derived[spec["name"]]),
                 spec.get("type"),
             )
@@ -378,7 +438,34 @@ def errors(
             check.integer(path + ".priority", spec["priority"], 0)
         if not isinstance(spec.get("definition"), dict) or not spec.get("definition"):
             check.error(path + ".definition", "must be a non-empty mapping", spec.get("definition"))
+        elif delayed and apply_to in ("all", "queues"):
+            # RabbitMQ applies one policy to a queue, the one of highest priority: a policy of
+            # the topology on a quorum Celery queue would silently undo its delivery limit.
+            taken = [q for q in _quorum_celery_queues(topology) if _matches(pattern, q["name"])]
+            if taken:
+                check.error(
+                    path + ".pattern",
+                    "matches quorum Celery queue %r, whose delivery limit and dead-lettering are "
+                    "the platform's policy %s (RabbitMQ applies one policy per queue); narrow the "
+                    "pattern" % (taken[0]["name"], QUORUM_POLICY),
+                    pattern,
+                )
     return check.found
+
+
+def _reserved(check, path, name):
+    """Names the platform or Celery's workers declare themselves cannot be the topology's."""
+    if name in (DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE) or _rabbitmq.CELERY_OWNED.match(name):
+        check.error(path, "is a name the platform or Celery itself declares", name)
+        return False
+    return True
+
+
+def _matches(pattern, name):
+    try:
+        return re.search(pattern, name) is not None
+    except (TypeError, re.error):
+        return False
 
 
 def _check_worker(check, path, worker, defaults):
@@ -495,10 +582,38 @@ def _exchange_of(queue):
     return queue.get("exchange", queue["name"]), queue.get("routing_key", queue["name"])
 
 
-def _queue_arguments(queue):
+def _queue_type(queue, topology):
+    """classic or quorum: the queue's own, else (Celery queues) the topology's queue_type."""
+    arguments = queue.get("arguments") if isinstance(queue.get("arguments"), dict) else {}
+    default = "classic" if _is_raw(queue) else topology.get("queue_type") or "classic"
+    return arguments.get("x-queue-type") or queue.get("type") or default
+
+
+def _queue_arguments(queue, topology):
     arguments = dict(queue.get("arguments") or {})
-    arguments["x-queue-type"] = arguments.get("x-queue-type") or queue.get("type") or "classic"
+    arguments["x-queue-type"] = _queue_type(queue, topology)
     return arguments
+
+
+def _quorum_celery_queues(topology):
+    return [
+        q
+        for q in topology.get("queues") or []
+        if isinstance(q, dict)
+        and isinstance(q.get("name"), str)
+        and not _is_raw(q)
+        and _queue_type(q, topology) == "quorum"
+    ]
+
+
+def _delayed_delivery(topology):
+    """Whether the application's workers run Celery's native delayed delivery: a Celery worker
+    turns it on (and global QoS off) as soon as one of its queues is a quorum queue."""
+    return bool(_quorum_celery_queues(topology))
+
+
+def _celery_exchange_type(topology):
+    return "topic" if _delayed_delivery(topology) else "direct"
 
 
 def _has_worker(queue):
@@ -519,27 +634,45 @@ def broker(topology):
     exchanges = [dict(e) for e in topology.get("exchanges") or []]
     names = {e["name"] for e in exchanges}
     bindings = [dict(b) for b in topology.get("bindings") or []]
+    delayed = _delayed_delivery(topology)
     for queue in _celery_queues(topology):
         exchange, routing_key = _exchange_of(queue)
         if exchange not in names:
-            exchanges.append({"name": exchange, "type": "direct"})
+            exchanges.append({"name": exchange, "type": _celery_exchange_type(topology)})
             names.add(exchange)
         bindings.append(
             {"source": exchange, "destination": queue["name"], "routing_key": routing_key}
         )
+        if delayed and not routing_key.startswith("#"):
+            # The binding a delayed task arrives by (its key is the delay's bits, then the
+            # queue's key): what each worker binds at start, declared here too, so that it is
+            # the topology's own and is in the boot definitions after a wipe.
+            bindings.append(
+                {
+                    "source": exchange,
+                    "destination": queue["name"],
+                    "routing_key": "#." + routing_key,
+                }
+            )
     queues = []
     for queue in topology.get("queues") or []:
         spec = {k: queue[k] for k in ("name", "durable", "auto_delete") if k in queue}
-        spec["arguments"] = _queue_arguments(queue)
+        spec["arguments"] = _queue_arguments(queue, topology)
         queues.append(spec)
+    policies = copy.deepcopy(topology.get("policies") or [])
+    if delayed:
+        exchanges.append({"name": DEAD_LETTER_EXCHANGE, "type": "fanout"})
+        queues.append({"name": DEAD_LETTER_QUEUE, "arguments": {"x-queue-type": "quorum"}})
+        bindings.append({"source": DEAD_LETTER_EXCHANGE, "destination": DEAD_LETTER_QUEUE})
+        policies.append(quorum_policy(topology))
     wanted = {
         "vhost": topology["vhost"],
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
-        "policies": copy.deepcopy(topology.get("policies") or []),
+        "policies": policies,
     }
-    result = _declared(wanted) if _declared else wanted
+    result = _rabbitmq.declared(wanted)
     seen, unique = set(), []
     for binding in result["bindings"]:
         key = repr(sorted(binding.items()))
@@ -548,6 +681,25 @@ def broker(topology):
             unique.append(binding)
     result["bindings"] = unique
     return result
+
+
+def quorum_policy(topology):
+    """The policy of the quorum Celery queues: a task redelivered more than `delivery_limit`
+    times (each time its worker died or gave it back) is dead-lettered to celerystack.dead,
+    at least once (kept until the dead-letter queue confirms it)."""
+    names = sorted(q["name"] for q in _quorum_celery_queues(topology))
+    return {
+        "name": QUORUM_POLICY,
+        "pattern": "^(?:%s)$" % "|".join(re.escape(name) for name in names),
+        "apply_to": "queues",
+        "priority": 0,
+        "definition": {
+            "delivery-limit": _integer(topology.get("delivery_limit", DEFAULT_DELIVERY_LIMIT)),
+            "dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "dead-letter-strategy": "at-least-once",
+            "overflow": "reject-publish",
+        },
+    }
 
 
 def application(topology):
@@ -564,10 +716,10 @@ def application(topology):
             {
                 "name": queue["name"],
                 "exchange": exchange,
-                "exchange_type": exchange_types.get(exchange, "direct"),
+                "exchange_type": exchange_types.get(exchange, _celery_exchange_type(topology)),
                 "routing_key": routing_key,
                 "durable": _boolean(queue.get("durable", True)) is not False,
-                "arguments": _queue_arguments(queue),
+                "arguments": _queue_arguments(queue, topology),
             }
         )
     raw = []
@@ -577,6 +729,8 @@ def application(topology):
             {
                 "name": queue["name"],
                 "consumer_queue": queue["name"] + CONSUMER_SUFFIX if _has_worker(queue) else None,
+                # The consumer queue's own exchange, of the type every Celery queue's has.
+                "consumer_exchange_type": _celery_exchange_type(topology),
                 "dead_letter_exchange": arguments.get("x-dead-letter-exchange"),
                 "prefetch": _integer(queue.get("prefetch", DEFAULT_PREFETCH)),
             }

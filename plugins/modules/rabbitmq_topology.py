@@ -18,7 +18,9 @@ description:
     the object, the attribute, the current and the wanted value, unless O(allow_recreate) is on.
   - Policies are updated in place. Bindings are identified by everything they are.
   - Objects that are not declared are left alone unless O(remove_undeclared) is on; the broker's
-    own exchanges (the default exchange and C(amq.*)) are never removed.
+    own exchanges (the default exchange and C(amq.*)) are never removed, nor what Celery's
+    workers declare themselves (native delayed delivery's C(celery_delayed_*) exchanges and
+    queues, C(celeryev), C(celery.pidbox) and reply queues) or their bindings.
 extends_documentation_fragment:
   - celerystack.platform.rabbitmq_api
 attributes:

@@ -56,7 +56,10 @@ def celery_queues(projection: dict) -> list[Queue]:
     for spec in projection["raw_queues"]:
         private = spec["consumer_queue"]
         if private:
-            queues.append(Queue(private, Exchange(private), routing_key=private, auto_delete=True))
+            # Typed like every Celery queue's exchange (topic once the application has a quorum
+            # queue: Celery's native delayed delivery skips direct exchanges, with a warning).
+            exchange = Exchange(private, type=spec.get("consumer_exchange_type", "direct"))
+            queues.append(Queue(private, exchange, routing_key=private, auto_delete=True))
     return queues
 
 

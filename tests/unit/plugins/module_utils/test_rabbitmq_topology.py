@@ -216,6 +216,46 @@ def test_remove_undeclared_removes_only_ours_and_bindings_before_queues():
     ]
 
 
+def test_remove_undeclared_leaves_what_celery_declares_itself():
+    # Native delayed delivery (a worker with a quorum queue declares it), events, remote control.
+    delayed = dict(API_EXCHANGE, name="celery_delayed_27", type="topic")
+    current = {
+        "exchange": [
+            API_EXCHANGE,
+            delayed,
+            dict(delayed, name="celery_delayed_delivery"),
+            dict(API_EXCHANGE, name="celeryev", type="topic"),
+            dict(API_EXCHANGE, name="celery.pidbox", type="fanout"),
+            dict(API_EXCHANGE, name="reply.celery.pidbox"),
+        ],
+        "queue": [
+            API_QUEUE,
+            dict(API_QUEUE, name="celery_delayed_0", type="quorum"),
+            dict(API_QUEUE, name="celeryev.5d1e4a2c-0b7a-4c2e-9f6f-2f5b8f6b2e11"),
+            dict(API_QUEUE, name="celery@app1.celery.pidbox"),
+            dict(API_QUEUE, name="5d1e4a2c-0b7a-4c2e-9f6f-2f5b8f6b2e11"),
+        ],
+        "binding": [
+            API_BINDING,
+            dict(API_BINDING, source="celery_delayed_27", destination="celery_delayed_27"),
+            dict(
+                API_BINDING,
+                source="celery_delayed_delivery",
+                destination="logstash",
+                destination_type="exchange",
+                routing_key="#.logstash",
+            ),
+        ],
+        "policy": [API_POLICY],
+    }
+    assert topo.plan(current, WANTED, remove_undeclared=True) == []
+    # A name merely like theirs is still ours.
+    current["queue"].append(dict(API_QUEUE, name="celery_delayed_stale"))
+    assert actions(topo.plan(current, WANTED, remove_undeclared=True)) == [
+        ("delete", "queue", "celery_delayed_stale")
+    ]
+
+
 def test_a_duplicate_declaration_is_refused():
     with pytest.raises(topo.TopologyError, match="queue 'logstash' is declared twice"):
         topo.plan({}, {"queue": [WANT_QUEUE, WANT_QUEUE]})

@@ -159,6 +159,45 @@ BAD = [
         ".policies[0].pattern: must be a regular expression",
     ),
     ({**TOPOLOGY, "flavour": 1}, ": unknown keys ['flavour']"),
+    ({**TOPOLOGY, "queue_type": "stream"}, ".queue_type: must be one of 'classic', 'quorum'"),
+    (
+        # RabbitMQ 3.10 does not know it, and would not start with it in its boot definitions.
+        {
+            **TOPOLOGY,
+            "policies": [
+                {
+                    "name": "p",
+                    "pattern": "^x",
+                    "apply_to": "quorum_queues",
+                    "definition": {"expires": 1},
+                }
+            ],
+        },
+        ".policies[0].apply_to: must be one of 'all', 'queues', 'exchanges', got 'quorum_queues'",
+    ),
+    ({**TOPOLOGY, "delivery_limit": 0}, ".delivery_limit: must be an integer from 1"),
+    (with_queue(3, type="quorum", durable=False), ".queues[3].durable: a quorum queue is always"),
+    (
+        {**TOPOLOGY, "queue_type": "quorum", "queues": [{"name": "default", "auto_delete": True}]},
+        ".queues[0].auto_delete: a quorum queue cannot be auto-deleted",
+    ),
+    (
+        {**with_queue(3, type="quorum"), "exchanges": [{"name": "mail_data", "type": "direct"}]},
+        ".exchanges[0].type: exchange 'mail_data' carries Celery queue 'mail_data' of a topology "
+        "with quorum Celery queues, and must be topic",
+    ),
+    (
+        {
+            **with_queue(3, type="quorum"),
+            "policies": [{"name": "p", "pattern": "^mail", "definition": {"max-length": 9}}],
+        },
+        ".policies[0].pattern: matches quorum Celery queue 'mail_data'",
+    ),
+    (with_queue(3, name="celery_delayed_3"), ".queues[3].name: is a name the platform or Celery"),
+    (
+        {**TOPOLOGY, "exchanges": [{"name": "celerystack.dlx", "type": "fanout"}]},
+        ".exchanges[0].name: is a name the platform or Celery itself declares",
+    ),
 ]
 
 
@@ -243,17 +282,74 @@ def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_sett
         {
             "name": "logstash",
             "consumer_queue": "logstash.consumer",
+            "consumer_exchange_type": "topic",
             "dead_letter_exchange": "logstash.dlx",
             "prefetch": 10,
         },
         {
             "name": "logstash.dead",
             "consumer_queue": None,
+            "consumer_exchange_type": "topic",
             "dead_letter_exchange": None,
             "prefetch": 10,
         },
     ]
     assert app["routes"] == [{"pattern": "celerystack_app.mail.*", "queue": "mail_data"}]
+
+
+def test_quorum_celery_queues_get_topic_exchanges_a_delivery_limit_and_a_dead_letter_queue():
+    # The platform default makes every Celery queue quorum; raw queues keep their own type.
+    topology = {**TOPOLOGY, "queue_type": "quorum", "delivery_limit": 5}
+    topology["queues"] = TOPOLOGY["queues"] + [{"name": "slow", "type": "classic"}]
+    assert core.errors(topology, DEFAULTS) == []
+    broker = core.broker(topology)
+    queues = {q["name"]: q["arguments"]["x-queue-type"] for q in broker["queues"]}
+    assert queues == {
+        "default": "quorum",
+        "logstash": "classic",
+        "logstash.dead": "classic",
+        "mail_data": "quorum",
+        "reports": "quorum",
+        "slow": "classic",
+        "celerystack.dead": "quorum",
+    }
+    # Celery's native delayed delivery needs a topic exchange; the one each queue's delayed
+    # tasks arrive by is the topology's own binding.
+    exchanges = {e["name"]: e["type"] for e in broker["exchanges"]}
+    assert exchanges["mail_data"] == exchanges["slow"] == "topic"
+    assert exchanges["logstash"] == "direct" and exchanges["celerystack.dlx"] == "fanout"
+    keys = {(b["source"], b["routing_key"]) for b in broker["bindings"]}
+    assert {("mail_data", "mail_data"), ("mail_data", "#.mail_data"), ("slow", "#.slow")} <= keys
+    (policy,) = [p for p in broker["policies"] if p["name"] == core.QUORUM_POLICY]
+    assert policy["apply_to"] == "queues"
+    assert policy["definition"]["delivery-limit"] == 5
+    assert policy["definition"]["dead-letter-exchange"] == "celerystack.dlx"
+    # Exactly the quorum Celery queues: not the classic one, nor a longer name.
+    import re
+
+    matched = [n for n in [*queues, "mail_data2"] if re.search(policy["pattern"], n)]
+    assert matched == ["default", "mail_data", "reports"]
+    app = core.application(topology)
+    assert {q["name"]: q["exchange_type"] for q in app["queues"]} == {
+        "default": "topic",
+        "mail_data": "topic",
+        "reports": "topic",
+        "slow": "topic",
+    }
+    assert app["raw_queues"][0]["consumer_exchange_type"] == "topic"
+
+
+def test_a_classic_topology_keeps_direct_exchanges_and_no_platform_policy():
+    broker = core.broker(TOPOLOGY)
+    assert {e["type"] for e in broker["exchanges"] if e["name"] in ("default", "reports")} == {
+        "direct"
+    }
+    assert broker["policies"] == [] and not any(
+        b["routing_key"].startswith("#") for b in broker["bindings"]
+    )
+    one = core.broker(with_queue(3, type="quorum"))
+    (policy,) = one["policies"]
+    assert policy["definition"]["delivery-limit"] == core.DEFAULT_DELIVERY_LIMIT == 20
 
 
 def test_tuning_a_worker_leaves_the_application_projection_alone():

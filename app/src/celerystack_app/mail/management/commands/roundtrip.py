@@ -41,10 +41,16 @@ def batch_events(batch: str, count: int) -> list[dict]:
     ]
 
 
-def publish(events: list[dict], exchange: str, routing_key: str) -> None:
+def publish(events: list[dict], exchange: str, routing_key: str, rate: float = 0) -> None:
+    """Publish each event once the broker has confirmed the one before (publisher confirms),
+    at most `rate` a second when given. A lost connection is retried on the next broker node
+    (the failover list), so a publish is at least once: the event ids make copies harmless."""
+    interval = 1 / rate if rate else 0
     with app.connection_for_write() as connection:
         producer = connection.Producer()
         for event in events:
+            if interval:
+                time.sleep(interval)
             producer.publish(
                 json.dumps(event).encode(),
                 exchange=exchange,
@@ -105,6 +111,12 @@ class Command(BaseCommand):
             help="also wait for a beat heartbeat row at most this many seconds old (0: skip)",
         )
         parser.add_argument("--keep", action="store_true", help="keep the batch's rows")
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=0,
+            help="publish at most this many events a second, a steady stream (0: at once)",
+        )
 
     def handle(self, *args, **options):
         count = options["events"]
@@ -114,7 +126,10 @@ class Command(BaseCommand):
         rows = MailData.objects.filter(event_id__startswith=f"{PREFIX}{batch}-")
         database = Database(self.stderr.write)
         started = time.monotonic()
-        publish(batch_events(batch, count), options["exchange"], options["routing_key"])
+        if options["rate"] < 0:
+            raise CommandError("--rate must be 0 (at once) or more")
+        events = batch_events(batch, count)
+        publish(events, options["exchange"], options["routing_key"], options["rate"])
         published = time.monotonic() - started
         wait_for(lambda: database(rows.count) == count, options["timeout"])
         stored = database(rows.count)
