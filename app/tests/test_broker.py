@@ -20,11 +20,25 @@ def test_one_node_is_one_url_verified_against_its_own_name():
 
 
 def test_a_cluster_is_one_url_per_node_for_kombu_to_fail_over_between():
-    url, use_ssl, _options = broker_url(config(HOST="mq1, mq2,mq3", VHOST="/celery"))
+    url, use_ssl, _options = broker_url(
+        config(HOST="mq1, mq2,mq3", VHOST="/celery"), order=lambda hosts: hosts
+    )
     assert url.split(";") == [
         f"amqp://celery:p%40ss%3Aw%2Frd@{node}:5672/%2Fcelery" for node in ("mq1", "mq2", "mq3")
     ]
     assert use_ssl is False
+
+
+def test_each_process_starts_on_a_node_of_its_own():
+    # kombu connects to the first node of the list: the list is in a random order per process.
+    firsts = set()
+    for _process in range(60):
+        url, _use_ssl, _options = broker_url(config(HOST="mq1,mq2,mq3"))
+        assert sorted(url.split(";")) == sorted(
+            broker_url(config(HOST="mq1,mq2,mq3"))[0].split(";")
+        )
+        firsts.add(url.split("@")[1].split(":")[0])
+    assert firsts == {"mq1", "mq2", "mq3"}
 
 
 def test_a_cluster_over_tls_needs_one_name_every_node_certificate_holds():

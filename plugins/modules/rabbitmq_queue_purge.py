@@ -19,7 +19,9 @@ description:
     The queue's figures are read live from the queue itself, never from the management plugin's
     statistics, which lag by up to C(collect_statistics_interval) (5 s by default). Read from
     them, a queue filled a moment ago looks empty and is not purged, and workers stopped a
-    moment ago still look attached.
+    moment ago still look attached. A quorum queue's figures are its last tick's (up to a
+    second old), so a queue that looks attached is read again for a few seconds before the
+    purge is refused; the purge itself removes whatever is ready then, and reports that count.
   - Refuses while the queue has more consumers than O(max_consumers) (by default any). A Celery
     worker holds up to its prefetch of messages unacknowledged, and C(celery purge) with workers
     running is known to leave monitors waiting for tasks that never run; stop the queue's
@@ -81,8 +83,13 @@ consumers:
 
 import json
 import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+# A queue that looks attached is read again this many times, a second apart, before the purge is
+# refused: a quorum queue publishes its consumer count once a second (its tick).
+REREADS = 3
 
 # The columns read, in this order; `rabbitmqctl list_queues` asks each queue process for them.
 COLUMNS = ("name", "messages_ready", "messages_unacknowledged", "consumers")
@@ -178,9 +185,16 @@ def main():
 
     queue = {}
     try:
-        listing = run("list_queues", "--vhost", vhost, "--formatter", "json", *COLUMNS)
-        queue = find_queue(listing, name, vhost)
-        ready = plan(queue, vhost, module.params["max_consumers"])
+        for attempt in range(REREADS + 1):
+            listing = run("list_queues", "--vhost", vhost, "--formatter", "json", *COLUMNS)
+            queue = find_queue(listing, name, vhost)
+            try:
+                ready = plan(queue, vhost, module.params["max_consumers"])
+                break
+            except Refused:
+                if attempt == REREADS:
+                    raise
+                time.sleep(1)
         if not module.check_mode:
             # Purged whatever the count read: a queue that looked empty may have filled since.
             ready = parse_purged(run("eval", purge_expression(vhost, name)))

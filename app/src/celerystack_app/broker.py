@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import ssl
 from urllib.parse import quote
 
@@ -9,12 +10,19 @@ from django.core.exceptions import ImproperlyConfigured
 
 from celerystack_app.config import Config
 
-# With several nodes, each client starts at a node of its own rather than all at the first (a new
-# connection begins the list again), and moves on when its node goes.
+# With several nodes, a client that loses its node moves to another picked at random rather than
+# all to the same one.
 FAILOVER_STRATEGY = "shuffle"
 
 
-def broker_url(cfg: Config) -> tuple[str, object, dict]:
+def _any_order(hosts: list[str]) -> list[str]:
+    """The nodes in an order of this process's own: kombu connects first to the first node of
+    the list (the failover strategy only orders the later tries), so without it every worker,
+    beat and web process of the platform would be on the first broker."""
+    return random.sample(hosts, len(hosts))
+
+
+def broker_url(cfg: Config, order=_any_order) -> tuple[str, object, dict]:
     """The broker URL, its TLS options and transport options, from the CELERYSTACK_BROKER_*.
 
     CELERYSTACK_BROKER_HOST may name several RabbitMQ nodes (a cluster), comma-separated: the URL
@@ -38,7 +46,7 @@ def broker_url(cfg: Config) -> tuple[str, object, dict]:
     if scheme.startswith("amqp"):
         port = cfg.integer("BROKER_PORT", "5671" if scheme == "amqps" else "5672")
         vhost = quote(cfg.get("BROKER_VHOST", "/"), safe="")
-        url = ";".join(f"{scheme}://{credentials}@{host}:{port}/{vhost}" for host in hosts)
+        url = ";".join(f"{scheme}://{credentials}@{h}:{port}/{vhost}" for h in order(hosts))
         server_name = cfg.get("BROKER_TLS_SERVER_NAME", hosts[0] if len(hosts) == 1 else "")
         if scheme == "amqps" and not server_name:
             raise ImproperlyConfigured(

@@ -1,4 +1,4 @@
-"""Quorum Celery queues (prod's topology makes mail_data one): countdown and ETA tasks wait in the
+"""Quorum Celery queues (prod's topology makes every queue one): countdown and ETA tasks wait in the
 broker through Celery's native delayed delivery (celery_delayed_* queues the workers declare
 themselves), not inside a worker, and run on time; a task given back more often than the
 delivery limit goes to celerystack.dead instead of coming back for ever or being dropped."""
@@ -77,11 +77,13 @@ def ran_at(name: str) -> float | None:
 
 def test_the_quorum_celery_queue_has_the_platforms_delivery_limit_and_topic_exchanges():
     found = queues()
-    assert (found["mail_data"]["type"], found["mail_data"]["policy"]) == (
-        "quorum",
-        "celerystack-celery-quorum-queues",
-    )
-    assert found["email"]["type"] == "classic" and not found["email"]["policy"]
+    for queue in ("default", "mail_data", "email"):
+        assert (found[queue]["type"], found[queue]["policy"]) == (
+            "quorum",
+            "celerystack-celery-quorum-queues",
+        ), queue
+    # A raw queue is not a Celery queue: its redeliveries are the event consumer's business.
+    assert found["logstash"]["type"] == "quorum" and not found["logstash"]["policy"]
     # The workers declared Celery's delayed-delivery queues (28 levels, each a quorum queue).
     levels = [q for name, q in found.items() if name.startswith("celery_delayed_")]
     assert len(levels) == 28 and {q["type"] for q in levels} == {"quorum"}

@@ -373,7 +373,14 @@ def rotation(tmp_path_factory):
 def test_both_runs_succeed_and_the_pki_helper_gave_every_store_a_new_key(rotation):
     for run in ("pki", "round 1", "round 2"):
         assert rotation[run].rc == 0, rotation[run].output
-    assert set(rotation["round 2"].changed()) == {"app-broker", "app-cache", "app-db", "app1"}
+    assert set(rotation["round 2"].changed()) == {
+        "app-broker",
+        "app-broker2",
+        "app-broker3",
+        "app-cache",
+        "app-db",
+        "app1",
+    }
 
 
 @pytest.mark.final

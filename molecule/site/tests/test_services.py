@@ -163,6 +163,8 @@ def test_monit_watches_every_service_of_the_host():
 DISKS = {
     "app1": ["disk-logs"],
     "app-broker": ["disk-logs", "disk-rabbitmq"],
+    "app-broker2": ["disk-logs", "disk-rabbitmq"],
+    "app-broker3": ["disk-logs", "disk-rabbitmq"],
     "app-cache": ["disk-logs", "disk-redis"],
     "app-db": ["disk-logs", "disk-mariadb"],
 }
