@@ -1,7 +1,7 @@
 import ssl
 
 import pytest
-from celerystack_app.broker import broker_url
+from celerystack_app.broker import broker_url, result_backend
 from celerystack_app.config import Config
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,3 +62,31 @@ def test_redis_is_one_host():
 def test_no_host_is_refused_by_name():
     with pytest.raises(ImproperlyConfigured, match="CELERYSTACK_BROKER_HOST is not set"):
         broker_url(config(HOST=" , "))
+
+
+def test_a_redis_broker_takes_the_topologys_visibility_timeout():
+    _url, _use_ssl, options = broker_url(
+        config(SCHEME="redis", HOST="cache"), visibility_timeout=50
+    )
+    assert options["visibility_timeout"] == 50
+    _url, _use_ssl, options = broker_url(config(SCHEME="redis", HOST="cache"))
+    assert options["visibility_timeout"] == 3600  # a topology file without one: kombu's default
+
+
+def test_the_result_backend_is_its_own_redis_user_over_tls():
+    cfg = Config(
+        {
+            "CELERYSTACK_RESULT_BACKEND": "rediss",
+            "CELERYSTACK_RESULT_HOST": "cache1",
+            "CELERYSTACK_RESULT_PASSWORD": "r/s:lt",
+            "CELERYSTACK_RESULT_TLS_CA": "/etc/celerystack/tls/result-ca.crt",
+        }
+    )
+    url, use_ssl = result_backend(cfg)
+    assert url == "rediss://results:r%2Fs%3Alt@cache1:6379/0"
+    assert use_ssl == {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "ssl_ca_certs": "/etc/celerystack/tls/result-ca.crt",
+    }
+    with pytest.raises(ImproperlyConfigured, match="RESULT_BACKEND must be redis or rediss"):
+        result_backend(Config({"CELERYSTACK_RESULT_BACKEND": "rpc"}))

@@ -1,7 +1,12 @@
 import pytest
 from celerystack_app.mail import locks
 from celerystack_app.mail.models import Heartbeat, MailData
-from celerystack_app.mail.tasks import heartbeat, purge_old_mail_data, send_notification
+from celerystack_app.mail.tasks import (
+    heartbeat,
+    mail_data_stats,
+    purge_old_mail_data,
+    send_notification,
+)
 from django.core import mail
 
 
@@ -36,3 +41,9 @@ def test_an_event_stored_twice_is_one_row():
     # Redelivered (acks_late after a lost worker) or republished by Logstash: no second row.
     assert store_mail_data.apply(kwargs=dict(event, subject="again")).get() is False
     assert list(MailData.objects.values_list("event_id", "subject")) == [("evt-1", "hello")]
+
+
+@pytest.mark.django_db
+def test_a_monitor_gets_the_count_of_stored_events_as_a_result():
+    MailData.objects.create(event_id="evt-stats-1")
+    assert mail_data_stats.delay().get(timeout=5) == {"stored": 1}

@@ -29,8 +29,8 @@ def topology_errors(
     return core.errors(topology, defaults, name, defaults_name, celery)
 
 
-def topology_application(topology):
-    return _projection(core.application, topology)
+def topology_application(topology, defaults=None):
+    return _projection(core.application, topology, defaults)
 
 
 def topology_broker(topology):

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - the application's tests load this file
     _spec.loader.exec_module(_rabbitmq)
 
 TOPOLOGY_KEYS = (
+    "broker",
     "vhost",
     "default_queue",
     "queue_type",
@@ -48,6 +49,8 @@ TOPOLOGY_KEYS = (
     "exchanges",
     "bindings",
     "policies",
+    "max_countdown",
+    "visibility_timeout",
 )
 QUEUE_KEYS = (
     "name",
@@ -61,6 +64,7 @@ QUEUE_KEYS = (
     "exchange",
     "routing_key",
     "prefetch",
+    "dead_letter",
 )
 EXCHANGE_KEYS = ("name", "type", "durable", "auto_delete", "internal", "arguments")
 BINDING_KEYS = ("source", "destination", "destination_type", "routing_key", "arguments")
@@ -100,6 +104,43 @@ DEFAULT_DELIVERY_LIMIT = 20
 DEAD_LETTER_EXCHANGE = "celerystack.dlx"
 DEAD_LETTER_QUEUE = "celerystack.dead"
 QUORUM_POLICY = "celerystack-celery-quorum-queues"
+
+# The broker the application's Celery messages go through.
+BROKERS = ("rabbitmq", "redis")
+# What only a RabbitMQ broker has: on Redis, kombu emulates queues with lists and sends a task to
+# its queue by name, with nothing to declare or bind.
+RABBITMQ_ONLY_KEYS = ("queue_type", "delivery_limit", "exchanges", "bindings", "policies")
+RABBITMQ_ONLY_QUEUE_KEYS = (
+    "type",
+    "arguments",
+    "durable",
+    "auto_delete",
+    "exchange",
+    "routing_key",
+    "prefetch",
+)
+# On Redis a raw queue is a list its producer (Logstash's redis output, data_type list) pushes
+# events onto, under a prefix of its own: kombu keeps its queues under `celery:` (the broker
+# user's other key pattern), so no event list can be mistaken for a Celery queue.
+RAW_LIST_PREFIX = "events:"
+# The longest countdown or ETA a task of the application is given (seconds), unless the topology
+# says max_countdown: on Redis a message not acknowledged within the visibility timeout is given
+# to another worker, and a worker holds a countdown task unacknowledged until it is due.
+DEFAULT_MAX_COUNTDOWN = 3600
+
+# Every worker's settings unless celery_worker_defaults says otherwise: the celery_worker role's
+# defaults (a unit test keeps the two equal), for the derivations made where that role's
+# variables are not in scope (the application's visibility timeout).
+WORKER_DEFAULTS = {
+    "concurrency": 2,
+    "autoscale": "",
+    "optimization": "fair",
+    "max_tasks_per_child": 100,
+    "prefetch_multiplier": 1,
+    "soft_time_limit": 300,
+    "time_limit": 360,
+    "loglevel": "INFO",
+}
 
 UNIT_PREFIX = "celery-worker-"
 BEAT_UNIT = "celery-beat"
@@ -223,9 +264,41 @@ def errors(
     check = _Checker(name)
     if not check.mapping("", topology, TOPOLOGY_KEYS):
         return check.found
-    vhost = topology.get("vhost")
-    if not isinstance(vhost, str) or not vhost or not vhost.isprintable():
-        check.error(".vhost", "must be a non-empty vhost name such as /celery", vhost)
+    redis = _broker(topology) == "redis"
+    if "broker" in topology:
+        check.choice(".broker", topology["broker"], BROKERS)
+    if redis and not celery:
+        check.error(
+            ".broker",
+            "is redis: RabbitMQ has nothing of this topology to declare (leave it out of "
+            "rabbitmq_topologies)",
+            topology["broker"],
+        )
+    if redis:
+        for key in ("vhost", *RABBITMQ_ONLY_KEYS):
+            if topology.get(key) not in (None, "", []):
+                check.error(
+                    "." + key,
+                    "is RabbitMQ's: on a redis broker kombu keeps each Celery queue as a list "
+                    "and sends a task to its queue by name, with no vhost, exchange, binding, "
+                    "policy or queue type",
+                    show=False,
+                )
+    else:
+        vhost = topology.get("vhost")
+        if not isinstance(vhost, str) or not vhost or not vhost.isprintable():
+            check.error(".vhost", "must be a non-empty vhost name such as /celery", vhost)
+        for key in ("max_countdown", "visibility_timeout"):
+            if key in topology:
+                check.error(
+                    "." + key,
+                    "is for a redis broker (broker: redis), whose visibility timeout it sets",
+                    show=False,
+                )
+    if "max_countdown" in topology:
+        check.integer(".max_countdown", topology["max_countdown"], 0, 30 * 86400)
+    if "visibility_timeout" in topology:
+        check.integer(".visibility_timeout", topology["visibility_timeout"], 1, 30 * 86400)
     queues = check.sequence(".queues", topology.get("queues"))
     if not queues:
         check.error(".queues", "must declare at least one queue", show=False)
@@ -310,6 +383,23 @@ def errors(
                     "a quorum queue cannot be auto-deleted",
                     spec["auto_delete"],
                 )
+        if redis:
+            for key in RABBITMQ_ONLY_QUEUE_KEYS:
+                if key in spec:
+                    check.error(
+                        path + "." + key,
+                        "is RabbitMQ's: on a redis broker a Celery queue is a list that kombu "
+                        "sends tasks to by name, and a raw queue is a list its producer pushes "
+                        "events onto (the event consumer takes one at a time)",
+                        show=False,
+                    )
+        if "dead_letter" in spec and not (redis and raw):
+            check.error(
+                path + ".dead_letter",
+                "is for a raw queue on a redis broker (on RabbitMQ, malformed events go to "
+                "arguments.x-dead-letter-exchange)",
+                show=False,
+            )
         if raw:
             for key in ("routes", "exchange", "routing_key"):
                 if key in spec:
@@ -347,6 +437,16 @@ def errors(
             _check_worker(check, path + ".worker", spec["worker"], worker_defaults)
     if worker_defaults is not None:
         _check_defaults(check, worker_defaults, defaults_name or "celery_worker_defaults")
+    if redis and "visibility_timeout" in topology and not check.found:
+        needed = _needed_visibility_timeout(topology, worker_defaults)
+        if _integer(topology["visibility_timeout"]) < needed:
+            check.error(
+                ".visibility_timeout",
+                "must be at least %d s: the longest countdown (max_countdown) or the longest a "
+                "prefetched task waits behind others, plus the longest time limit; a message "
+                "unacknowledged for longer is given to a second worker and runs twice" % needed,
+                topology["visibility_timeout"],
+            )
 
     for queue in list(queue_names):
         if queue + CONSUMER_SUFFIX in queue_names and queue in raw_names:
@@ -355,6 +455,17 @@ def errors(
                 "queue %r is the private consumer queue of raw queue %r; rename it"
                 % (queue + CONSUMER_SUFFIX, queue),
                 show=False,
+            )
+
+    for index, spec in enumerate(queues):
+        target = spec.get("dead_letter") if isinstance(spec, dict) else None
+        wrong = target not in raw_names or target == spec.get("name")
+        if target is not None and redis and _is_raw(spec) and wrong:
+            check.error(
+                ".queues[%d].dead_letter" % index,
+                "must name another raw queue of the topology (the list malformed events go "
+                "to, each with the reason)",
+                target,
             )
 
     default_queue = topology.get("default_queue", "default")
@@ -559,6 +670,41 @@ def check(topology, worker_defaults=None, celery=True):
 # --- resolving --------------------------------------------------------------------------------
 
 
+def _broker(topology):
+    return topology.get("broker") or "rabbitmq"
+
+
+def _needed_visibility_timeout(topology, defaults=None):
+    """The shortest safe visibility timeout of a redis broker (seconds).
+
+    A message stays unacknowledged while a worker holds it: a countdown or ETA task until it is
+    due (max_countdown), a prefetched one behind `prefetch_multiplier` tasks of its process
+    (each at most the hard time limit), then while it runs (acks_late: up to its time limit).
+    Past the timeout kombu gives it to another worker, and the task runs twice.
+    """
+    defaults = WORKER_DEFAULTS if defaults is None else defaults
+    waits, longest = [], 0
+    for queue in topology.get("queues") or []:
+        if isinstance(queue, dict) and _has_worker(queue):
+            settings = _merge(defaults, queue.get("worker"))
+            limit = _integer(settings.get("time_limit")) or 0
+            waits.append((_integer(settings.get("prefetch_multiplier")) or 1) * limit)
+            longest = max(longest, limit)
+    countdown = _integer(topology.get("max_countdown", DEFAULT_MAX_COUNTDOWN))
+    return max([countdown, *waits]) + longest
+
+
+def visibility_timeout(topology, defaults=None):
+    """A redis broker's visibility timeout: the topology's, else the shortest safe one (the
+    same in every process of the application: kombu restores by the shortest it is given).
+    None for RabbitMQ, which has none."""
+    if _broker(topology) != "redis":
+        return None
+    if "visibility_timeout" in topology:
+        return _integer(topology["visibility_timeout"])
+    return _needed_visibility_timeout(topology, defaults)
+
+
 def _merge(defaults, worker):
     settings = dict(defaults or {})
     settings.update(worker or {})
@@ -702,12 +848,15 @@ def quorum_policy(topology):
     }
 
 
-def application(topology):
+def application(topology, defaults=None):
     """What the Celery application routes by (the celery_app role writes it as topology.json).
 
-    No worker settings: the application, and so every service, is untouched by worker tuning.
+    No worker settings: the application, and so every service, is untouched by worker tuning;
+    on a redis broker the visibility timeout they give (`defaults`: celery_worker_defaults) is
+    in it, which every process must share.
     """
-    check(topology)
+    check(topology, defaults)
+    redis = _broker(topology) == "redis"
     exchange_types = {e["name"]: e.get("type", "direct") for e in topology.get("exchanges") or []}
     queues = []
     for queue in _celery_queues(topology):
@@ -719,12 +868,13 @@ def application(topology):
                 "exchange_type": exchange_types.get(exchange, _celery_exchange_type(topology)),
                 "routing_key": routing_key,
                 "durable": _boolean(queue.get("durable", True)) is not False,
-                "arguments": _queue_arguments(queue, topology),
+                "arguments": {} if redis else _queue_arguments(queue, topology),
             }
         )
     raw = []
     for queue in _raw_queues(topology):
         arguments = queue.get("arguments") or {}
+        dead_letter = queue.get("dead_letter")
         raw.append(
             {
                 "name": queue["name"],
@@ -733,6 +883,11 @@ def application(topology):
                 "consumer_exchange_type": _celery_exchange_type(topology),
                 "dead_letter_exchange": arguments.get("x-dead-letter-exchange"),
                 "prefetch": _integer(queue.get("prefetch", DEFAULT_PREFETCH)),
+                # Redis: the list the producer pushes events onto, and malformed events' list.
+                "list": RAW_LIST_PREFIX + queue["name"] if redis else None,
+                "dead_letter_list": (
+                    RAW_LIST_PREFIX + dead_letter if redis and dead_letter else None
+                ),
             }
         )
     routes = []
@@ -740,7 +895,9 @@ def application(topology):
         for pattern in queue.get("routes") or []:
             routes.append({"pattern": pattern, "queue": queue["name"]})
     return {
-        "vhost": topology["vhost"],
+        "broker": _broker(topology),
+        "visibility_timeout": visibility_timeout(topology, defaults),
+        "vhost": topology.get("vhost") or "/",
         "default_queue": topology.get("default_queue", "default"),
         "queues": queues,
         "raw_queues": raw,

@@ -13,6 +13,8 @@ from celerystack_app.config import Config
 # With several nodes, a client that loses its node moves to another picked at random rather than
 # all to the same one.
 FAILOVER_STRATEGY = "shuffle"
+# kombu's own, for a topology file written before the platform derived one.
+DEFAULT_VISIBILITY_TIMEOUT = 3600
 
 
 def _any_order(hosts: list[str]) -> list[str]:
@@ -22,8 +24,14 @@ def _any_order(hosts: list[str]) -> list[str]:
     return random.sample(hosts, len(hosts))
 
 
-def broker_url(cfg: Config, order=_any_order) -> tuple[str, object, dict]:
+def broker_url(
+    cfg: Config, order=_any_order, visibility_timeout: int | None = None
+) -> tuple[str, object, dict]:
     """The broker URL, its TLS options and transport options, from the CELERYSTACK_BROKER_*.
+
+    A redis broker's visibility timeout is the topology's (topology.json): every process of the
+    application must have the same, since kombu gives a message to another worker once it has
+    been unacknowledged for the shortest one any client was given.
 
     CELERYSTACK_BROKER_HOST may name several RabbitMQ nodes (a cluster), comma-separated: the URL
     then lists every node, and a client moves to the next when its node goes. kombu verifies
@@ -75,6 +83,28 @@ def broker_url(cfg: Config, order=_any_order) -> tuple[str, object, dict]:
     # Every kombu key under the prefix the Redis ACL grants the broker user.
     options = {
         "global_keyprefix": cfg.get("BROKER_KEY_PREFIX", "celery:"),
-        "visibility_timeout": cfg.integer("BROKER_VISIBILITY_TIMEOUT", "3600"),
+        "visibility_timeout": visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT,
     }
     return url, use_ssl, options
+
+
+def result_backend(cfg: Config) -> tuple[str, dict | None]:
+    """The Redis result backend's URL and TLS options, from the CELERYSTACK_RESULT_* settings
+    (CELERYSTACK_RESULT_BACKEND redis or rediss); every key under RESULT_KEY_PREFIX, the only
+    keys (and channels) its ACL user has."""
+    scheme = cfg.get("RESULT_BACKEND")
+    if scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"CELERYSTACK_RESULT_BACKEND must be redis or rediss (or empty), not {scheme!r}"
+        )
+    user, password = cfg.get("RESULT_USER", "results"), cfg.secret("RESULT_PASSWORD")
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    host, port = cfg.get("RESULT_HOST"), cfg.integer("RESULT_PORT", "6379")
+    url = f"{scheme}://{credentials}@{host}:{port}/{cfg.integer('RESULT_DB', '0')}"
+    ca = cfg.get("RESULT_TLS_CA", "")
+    use_ssl = (
+        {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": ca or None}
+        if scheme == "rediss"
+        else None
+    )
+    return url, use_ssl

@@ -25,9 +25,11 @@ app.user_options["worker"].add(
 
 
 def _add_event_consumer():
+    from celerystack_app.mail.event_lists import EventListStep
     from celerystack_app.mail.events import EventConsumerStep
 
     app.steps["consumer"].add(EventConsumerStep)
+    app.steps["consumer"].add(EventListStep)
 
 
 _add_event_consumer()

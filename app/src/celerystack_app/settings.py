@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celerystack_app import topology
-from celerystack_app.broker import FAILOVER_STRATEGY, broker_url
+from celerystack_app.broker import FAILOVER_STRATEGY, broker_url, result_backend
 from celerystack_app.config import Config
 
 cfg = Config()
@@ -92,14 +92,26 @@ DEFAULT_FROM_EMAIL = cfg.get("EMAIL_FROM", "celerystack@localhost")
 TOPOLOGY = topology.load(cfg.get("TOPOLOGY_FILE"))
 
 
-CELERY_BROKER_URL, CELERY_BROKER_USE_SSL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_url(cfg)
+CELERY_BROKER_URL, CELERY_BROKER_USE_SSL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_url(
+    cfg, visibility_timeout=TOPOLOGY.get("visibility_timeout")
+)
+topology.check_broker(TOPOLOGY, CELERY_BROKER_URL)
 CELERY_BROKER_FAILOVER_STRATEGY = FAILOVER_STRATEGY
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_RESULT_EXPIRES = None  # no result backend: beat needs no backend_cleanup task
+if cfg.get("RESULT_BACKEND", ""):
+    # Results for callers that wait on them (.get()) and for task state: in Redis, expiring.
+    CELERY_RESULT_BACKEND, CELERY_REDIS_BACKEND_USE_SSL = result_backend(cfg)
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "global_keyprefix": cfg.get("RESULT_KEY_PREFIX", "results:")
+    }
+    CELERY_TASK_IGNORE_RESULT = False
+    CELERY_RESULT_EXPIRES = cfg.integer("RESULT_EXPIRES", "86400")
+else:
+    CELERY_TASK_IGNORE_RESULT = True
+    CELERY_RESULT_EXPIRES = None  # no result backend: beat needs no backend_cleanup task
 CELERY_TASK_QUEUES = topology.celery_queues(TOPOLOGY)
 CELERY_TASK_ROUTES = topology.celery_routes(TOPOLOGY)
 CELERY_TASK_DEFAULT_QUEUE = topology.default_queue(TOPOLOGY)

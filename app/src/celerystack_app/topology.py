@@ -5,11 +5,12 @@ code that declares the broker and the worker services (the collection's
 plugins/module_utils/topology.py, `application()`), so the application never derives a rule of
 its own: it reads
 
-  vhost, default_queue;
+  broker (rabbitmq or redis), visibility_timeout (a redis broker's), vhost, default_queue;
   queues:      each Celery queue with its exchange, exchange type, routing key, arguments;
   raw_queues:  each queue of raw events (not Celery messages) with the private Celery queue of
                the worker that drains it (`<name>.consumer`, or null without a worker), its
-               dead-letter exchange and the event consumer's prefetch;
+               dead-letter exchange and the event consumer's prefetch (on a redis broker:
+               the list its events arrive on and the list malformed ones go to);
   routes:      task name or glob pattern -> queue, in declaration order.
 
 Worker settings are not in it: tuning a worker changes nothing the application reads.
@@ -72,6 +73,22 @@ def raw_queue(projection: dict, name: str) -> dict:
         if spec["name"] == name:
             return spec
     raise ImproperlyConfigured(f"queue {name!r} is not a raw event queue of the topology")
+
+
+def broker(projection: dict) -> str:
+    """rabbitmq or redis (a projection written before Redis brokers is RabbitMQ's)."""
+    return projection.get("broker") or "rabbitmq"
+
+
+def check_broker(projection: dict, url: str) -> None:
+    """The broker URL is of the kind the topology was derived for (its queues, raw lists)."""
+    scheme = url.split("://", 1)[0]
+    expected = "redis" if scheme in ("redis", "rediss") else "rabbitmq"
+    if broker(projection) != expected:
+        raise ImproperlyConfigured(
+            f"CELERYSTACK_BROKER_SCHEME is {scheme}, a {expected} broker, but the topology is "
+            f"for a {broker(projection)} broker (celerystack_topology.broker)"
+        )
 
 
 def default_queue(projection: dict) -> str:

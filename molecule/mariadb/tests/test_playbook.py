@@ -28,7 +28,7 @@ def login(password, user="celerystack"):
 
 
 def test_check_mode_after_converge_reports_no_change():
-    run = run_playbook(check=True)
+    run = run_playbook("database.yml", check=True)
     assert run.rc == 0, run.output
     assert run.recap["db"]["changed"] == 0, run.output
 
@@ -46,7 +46,7 @@ BAD_INPUTS = [
 def test_bad_input_fails_before_any_change(bad, variable):
     # A real change (max_connections) rides along: it must not be applied. No --limit: the role
     # derives mariadb_app_hosts from the application hosts' facts.
-    run = run_playbook(extra_vars={"mariadb_max_connections": 77, **bad})
+    run = run_playbook("database.yml", extra_vars={"mariadb_max_connections": 77, **bad})
     assert run.rc != 0
     assert variable in run.output, run.output
     assert run.recap["db"]["changed"] == 0
@@ -70,10 +70,10 @@ def test_a_rotation_window_accepts_both_passwords_then_only_the_new_one():
         "vault_mariadb_runtime_password": ROTATED,
         "mariadb_runtime_previous_passwords": [old],
     }
-    predicted = run_playbook(extra_vars=window, check=True)
+    predicted = run_playbook("database.yml", extra_vars=window, check=True)
     assert predicted.rc == 0 and predicted.recap["db"]["changed"] > 0, predicted.output
     assert login(ROTATED)[0] != 0  # check mode wrote nothing
-    opened = run_playbook(extra_vars=window)
+    opened = run_playbook("database.yml", extra_vars=window)
     try:
         assert opened.rc == 0, opened.output
         assert login(ROTATED)[0] == 0
@@ -82,21 +82,24 @@ def test_a_rotation_window_accepts_both_passwords_then_only_the_new_one():
             f"MYSQL_PWD={shlex.quote(old)} mariadb -h db -u celerystack --skip-ssl -e 'SELECT 1'"
         )
         assert plain.rc != 0, plain.stdout
-        again = run_playbook(extra_vars=window)
+        again = run_playbook("database.yml", extra_vars=window)
         assert again.rc == 0 and again.recap["db"]["changed"] == 0, again.output
 
-        closed = run_playbook(extra_vars={"vault_mariadb_runtime_password": ROTATED})
+        closed = run_playbook(
+            "database.yml", extra_vars={"vault_mariadb_runtime_password": ROTATED}
+        )
         assert closed.rc == 0, closed.output
         assert login(ROTATED)[0] == 0
         rc, out = login(old)
         assert rc != 0 and "Access denied" in out
     finally:
-        restored = run_playbook()
+        restored = run_playbook("database.yml")
         assert restored.rc == 0, restored.output
     assert login(old)[0] == 0
     assert login(ROTATED)[0] != 0
 
 
 @pytest.mark.last
+@pytest.mark.last  # after every playbook run of the scenario (test_redis_broker's included)
 def test_no_secret_reaches_any_playbook_output():
     assert_no_secret_in_log("mariadb", [ROTATED], tls_hosts=["db"])

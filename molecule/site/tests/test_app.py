@@ -7,8 +7,8 @@ import json
 import uuid
 
 import pytest
+from celerystack_app_host import ENV_FILE, MANAGE, app_host, as_app, django_shell
 from celerystack_testlib import ansible_log, flat_secrets, vault_values, wait_until
-from conftest import ENV_FILE, MANAGE, app_host, as_app, django_shell
 
 SECRETS = vault_values()
 # Each secret as the string that must never show (a PEM key by one line of its body).

@@ -8,15 +8,13 @@ fault still run."""
 from __future__ import annotations
 
 import json
-import shlex
 import time
 import uuid
 from pathlib import Path
 
 import testinfra
+from celerystack_app_host import ran_at, send, start_stream, stream_result
 from celerystack_testlib import run_playbook, wait_until
-from conftest import ENV_FILE, MANAGE, app_host
-from test_quorum import ran_at, send
 
 testinfra_hosts = ["app1"]
 BROKERS = ["app-broker", "app-broker2", "app-broker3"]
@@ -49,30 +47,6 @@ def client_connections() -> dict[str, int]:
     the only clients here."""
     count = "rabbitmqctl -q eval 'length(rabbit_networking:connections_local()).'"
     return {name: int(broker(name).check_output(count)) for name in BROKERS}
-
-
-def start_stream(unit: str, events: int, rate: int) -> None:
-    """`celerystack-manage roundtrip` as a transient unit on the application host: `events`
-    Logstash events at `rate` a second, each confirmed by the broker, then a wait until every
-    one is a row. The figures are its last output line."""
-    roundtrip = f"{MANAGE} roundtrip --events {events} --rate {rate} --timeout 600"
-    command = f"set -a; . {ENV_FILE}; set +a; exec runuser -u celerystack -- {roundtrip}"
-    # One an earlier, interrupted run of the test left is stopped first.
-    app_host().run(f"systemctl stop {unit}; systemctl reset-failed {unit}")
-    started = app_host().run(
-        f"systemd-run --unit={unit} --collect -p StandardOutput=truncate:/run/{unit}.out"
-        f" -p StandardError=truncate:/run/{unit}.err bash -c {shlex.quote(command)}"
-    )
-    assert started.rc == 0, started.stderr
-
-
-def stream_result(unit: str) -> dict:
-    host = app_host()
-    assert wait_until(lambda: host.run(f"systemctl is-active {unit}").rc != 0, 660)
-    out = host.file(f"/run/{unit}.out").content_string
-    err = host.file(f"/run/{unit}.err").content_string
-    assert out.strip(), err
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def every_queue_consumed() -> bool:

@@ -16,10 +16,19 @@ from pathlib import Path
 import pytest
 import testinfra
 import yaml
+from celerystack_app_host import (
+    ENV_FILE,
+    MANAGE,
+    app_host,
+    completion,
+    django_shell,
+    main_pid,
+    send_long_running,
+    started_long_running,
+)
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
-from conftest import ENV_FILE, MANAGE, app_host, django_shell
 from test_playbook import heartbeats
-from test_workers import completion, rows, send_long_running, started_long_running
+from test_workers import rows
 
 testinfra_hosts = ["app1"]
 PLAYBOOKS = Path("../../playbooks")
@@ -45,10 +54,6 @@ def stop_unwatched(host, unit: str) -> None:
 
 
 # --- Recovery --------------------------------------------------------------------------------
-
-
-def main_pid(unit: str) -> str:
-    return app_host().check_output(f"systemctl show -P MainPID {unit}")
 
 
 @pytest.mark.parametrize(

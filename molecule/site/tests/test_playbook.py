@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from celerystack_app_host import ENV_FILE, app_host, django_shell
 from celerystack_testlib import (
     assert_no_secret_in_log,
     assert_required_variables_are_named,
@@ -19,7 +20,6 @@ from celerystack_testlib import (
     run_playbook,
     wait_until,
 )
-from conftest import ENV_FILE, app_host, django_shell
 
 SCHEDULES = inventory_vars("app")["celery_app_schedules"]
 

@@ -10,8 +10,8 @@ import shlex
 import uuid
 
 import testinfra
+from celerystack_app_host import app_host, ran_at, send
 from celerystack_testlib import inventory_vars, vault_values, wait_until
-from conftest import app_host, django_shell
 from test_operations import stop_unwatched
 
 testinfra_hosts = ["app1"]
@@ -64,17 +64,6 @@ def delayed() -> int:
     return sum(q["messages"] for name, q in queues().items() if name.startswith("celery_delayed_"))
 
 
-def ran_at(name: str) -> float | None:
-    """When the heartbeat of that name ran (its row's time, as a Unix time), if it has."""
-    result = django_shell(
-        "from celerystack_app.mail.models import Heartbeat\n"
-        f"row = Heartbeat.objects.filter(name={name!r}).first()\n"
-        "print('AT', row.at.timestamp() if row else '-')"
-    )
-    value = next(ln for ln in result.stdout.splitlines() if ln.startswith("AT")).split()[1]
-    return None if value == "-" else float(value)
-
-
 def test_the_quorum_celery_queue_has_the_platforms_delivery_limit_and_topic_exchanges():
     found = queues()
     for queue in ("default", "mail_data", "email"):
@@ -89,19 +78,6 @@ def test_the_quorum_celery_queue_has_the_platforms_delivery_limit_and_topic_exch
     assert len(levels) == 28 and {q["type"] for q in levels} == {"quorum"}
     exchanges = {e["name"]: e["type"] for e in api("GET", "exchanges/%2Fcelery")}
     assert {exchanges[q] for q in ("default", "mail_data", "email")} == {"topic"}
-
-
-def send(name: str, when: str) -> float:
-    """Send a heartbeat task with `when` (countdown=... or eta=...); the Unix time it was sent."""
-    sent = django_shell(
-        "import datetime, time\n"
-        "from celerystack_app.mail.tasks import heartbeat\n"
-        "now = datetime.datetime.now(datetime.timezone.utc)\n"
-        f"heartbeat.apply_async(kwargs={{'name': {name!r}}}, {when})\n"
-        "print('SENT', now.timestamp())"
-    )
-    assert sent.rc == 0, sent.stderr
-    return float(next(ln for ln in sent.stdout.splitlines() if ln.startswith("SENT")).split()[1])
 
 
 def test_countdown_and_eta_tasks_wait_in_the_broker_and_run_on_time():

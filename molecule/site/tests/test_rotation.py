@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+from celerystack_app_host import app_host, django_shell
 from celerystack_testlib import (
     ansible_log,
     flat_secrets,
@@ -32,7 +33,6 @@ from celerystack_testlib import (
     vault_values,
     wait_until,
 )
-from conftest import app_host, django_shell
 
 testinfra_hosts = ["app1"]
 STANDIN = "cs-logstash-standin"

@@ -4,17 +4,14 @@ and restarts a runaway beat, and gives up on one caught in a restart loop."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
-import urllib.error
-import urllib.request
 
 import pytest
 import testinfra
+from celerystack_app_host import app_host, flower
 from celerystack_testlib import inventory_vars, run_playbook, wait_until
-from conftest import app_host
 
 testinfra_hosts = ["app1"]
 FLOWER_PASSWORD = inventory_vars()["vault_flower_password"]
@@ -27,20 +24,6 @@ WATCHED = [
     "celery-beat",
     "celery-flower",
 ]
-
-
-def flower(path: str, password: str | None = None) -> tuple[int, str]:
-    """GET a Flower page from the controller, as a browser on the network would."""
-    address = app_host().check_output("hostname -I").split()[0]
-    request = urllib.request.Request(f"http://{address}:5555{path}")
-    if password is not None:
-        token = base64.b64encode(f"admin:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (test URL)
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
 
 
 def monit_status(service: str) -> str:

@@ -9,8 +9,8 @@ import json
 import shlex
 
 import pytest
+from celerystack_app_host import app_host
 from celerystack_testlib import vault_values
-from conftest import app_host
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

@@ -7,8 +7,8 @@ import copy
 from concurrent.futures import ThreadPoolExecutor
 
 import testinfra
+from celerystack_app_host import app_host
 from celerystack_testlib import inventory_vars, run_playbook
-from conftest import app_host
 
 TOPOLOGY = inventory_vars()["celerystack_topology"]
 WORKERS = [f"celery-worker-{q}" for q in ("default", "mail_data", "email", "logstash")]

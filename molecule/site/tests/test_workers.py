@@ -9,8 +9,8 @@ import shlex
 import uuid
 
 import pytest
+from celerystack_app_host import app_host, completion, django_shell, main_pid, started_long_running
 from celerystack_testlib import flat_secrets, run_playbook, vault_values, wait_until
-from conftest import app_host, django_shell
 
 JOURNAL_UNITS = ["celery-worker-default", "celery-worker-mail_data", "celery-worker-logstash"]
 CELERY_QUEUES = ["default", "mail_data", "email"]
@@ -172,42 +172,6 @@ def test_no_other_local_user_can_read_a_secret_by_any_route(unit):
         assert not leaked, f"{route}: {leaked}"
     # Root sees the credentials (so the test would notice a secret that never arrived).
     assert host.file(f"/run/credentials/{unit}.service/secrets").exists
-
-
-LONG_RUNNING = """
-from celerystack_app.mail.tasks import long_running
-long_running.apply_async(kwargs={"key": KEY, "seconds": SECONDS}, queue="default")
-"""
-
-
-def send_long_running(key: str, seconds: int) -> None:
-    code = LONG_RUNNING.replace("KEY", repr(key)).replace("SECONDS", str(seconds))
-    result = django_shell(code)
-    assert result.rc == 0, result.stderr
-
-
-def completion(key: str) -> tuple[int, bool]:
-    """(attempts, completed) of the long task with this key."""
-    result = django_shell(
-        "from celerystack_app.mail.models import Completion\n"
-        f"c = Completion.objects.filter(key={key!r}).first()\n"
-        "print('COMPLETION', c.attempts if c else 0, bool(c and c.completed_at))"
-    )
-    line = next(line for line in result.stdout.splitlines() if line.startswith("COMPLETION"))
-    attempts, done = line.split()[1:]
-    return int(attempts), done == "True"
-
-
-def started_long_running(seconds: int) -> str:
-    """Send a long task to the default queue; returns its key once its first attempt runs."""
-    key = f"long-{uuid.uuid4().hex[:8]}"
-    send_long_running(key, seconds)
-    assert wait_until(lambda: completion(key)[0] == 1, 60), completion(key)
-    return key
-
-
-def main_pid(unit: str) -> str:
-    return app_host().check_output(f"systemctl show -P MainPID {unit}")
 
 
 def test_a_worker_child_killed_mid_task_gets_the_task_again_and_it_completes():

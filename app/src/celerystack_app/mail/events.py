@@ -89,8 +89,8 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         super().__init__(parent, **kwargs)
 
     def get_consumers(self, channel):
-        if not self.raw_queue:
-            return []
+        if not self.raw_queue or topology.broker(settings.TOPOLOGY) != "rabbitmq":
+            return []  # on a redis broker the raw queue is a list: event_lists.py drains it
         spec = topology.raw_queue(settings.TOPOLOGY, self.raw_queue)
         self.dead_letter_exchange = spec["dead_letter_exchange"]
         self.channel = channel

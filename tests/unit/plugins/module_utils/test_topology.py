@@ -1,6 +1,7 @@
 """The one derivation of the topology: checks with field paths, and each consumer's projection."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -9,6 +10,7 @@ from ansible_collections.celerystack.platform.plugins.filter.celery_services imp
 )
 from ansible_collections.celerystack.platform.plugins.module_utils import topology as core
 
+ROLES = Path(__file__).resolve().parents[4] / "roles"
 DEFAULTS = {
     "concurrency": 2,
     "autoscale": "",
@@ -285,6 +287,8 @@ def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_sett
             "consumer_exchange_type": "topic",
             "dead_letter_exchange": "logstash.dlx",
             "prefetch": 10,
+            "list": None,
+            "dead_letter_list": None,
         },
         {
             "name": "logstash.dead",
@@ -292,6 +296,8 @@ def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_sett
             "consumer_exchange_type": "topic",
             "dead_letter_exchange": None,
             "prefetch": 10,
+            "list": None,
+            "dead_letter_list": None,
         },
     ]
     assert app["routes"] == [{"pattern": "celerystack_app.mail.*", "queue": "mail_data"}]
@@ -415,3 +421,106 @@ def test_the_filter_names_the_path_of_a_bad_value():
 
     with pytest.raises(AnsibleFilterError, match=r"queues\[0\]\.worker\.concurrency"):
         celery_services(with_queue(0, worker={"concurrency": -2}), DEFAULTS)
+
+
+# --- Celery on Redis --------------------------------------------------------------------------
+
+REDIS = {
+    "broker": "redis",
+    "max_countdown": 30,
+    "queues": [
+        {"name": "default"},
+        {"name": "mail_data", "worker": {"time_limit": 20, "soft_time_limit": 15}},
+        {"name": "logstash", "raw": True, "dead_letter": "logstash.dead", "worker": {}},
+        {"name": "logstash.dead", "raw": True},
+    ],
+}
+
+
+def test_a_redis_topology_is_valid_and_needs_no_vhost():
+    assert core.errors(REDIS, DEFAULTS) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"vhost": "/celery"}, "celerystack_topology.vhost: is RabbitMQ's"),
+        ({"queue_type": "quorum"}, "celerystack_topology.queue_type: is RabbitMQ's"),
+        ({"exchanges": [{"name": "x"}]}, "celerystack_topology.exchanges: is RabbitMQ's"),
+        ({"policies": [{"name": "p"}]}, "celerystack_topology.policies: is RabbitMQ's"),
+        ({"broker": "kafka"}, ".broker: must be one of 'rabbitmq', 'redis'"),
+        ({"max_countdown": -1}, ".max_countdown: "),
+        ({"visibility_timeout": 10}, ".visibility_timeout: must be at least 720 s"),
+    ],
+)
+def test_a_redis_topology_refuses_what_only_rabbitmq_has(change, message):
+    found = core.errors({**REDIS, **change}, DEFAULTS)
+    assert any(message in error for error in found), found
+
+
+@pytest.mark.parametrize(
+    ("queue", "message"),
+    [
+        ({"name": "q", "type": "quorum"}, "queues[4].type: is RabbitMQ's"),
+        ({"name": "q", "arguments": {"x-max-priority": 9}}, "queues[4].arguments: is RabbitMQ's"),
+        ({"name": "q", "exchange": "other"}, "queues[4].exchange: is RabbitMQ's"),
+        ({"name": "raw2", "raw": True, "prefetch": 5}, "queues[4].prefetch: is RabbitMQ's"),
+        ({"name": "raw2", "raw": True, "dead_letter": "nowhere"}, "queues[4].dead_letter: must"),
+        ({"name": "raw2", "raw": True, "dead_letter": "raw2"}, "queues[4].dead_letter: must"),
+        ({"name": "q", "dead_letter": "logstash.dead"}, "queues[4].dead_letter: is for a raw"),
+    ],
+)
+def test_a_redis_queue_refuses_rabbitmq_fields(queue, message):
+    topology = copy.deepcopy(REDIS)
+    topology["queues"].append(queue)
+    found = core.errors(topology, DEFAULTS)
+    assert any(message in error for error in found), found
+
+
+def test_redis_only_fields_are_refused_on_rabbitmq():
+    found = core.errors({**TOPOLOGY, "max_countdown": 30}, DEFAULTS)
+    assert any(".max_countdown: is for a redis broker" in error for error in found), found
+    topology = copy.deepcopy(TOPOLOGY)
+    topology["queues"][2]["dead_letter"] = "logstash"
+    found = core.errors(topology, DEFAULTS)
+    assert any("queues[2].dead_letter: is for a raw queue on a redis" in e for e in found), found
+
+
+def test_rabbitmq_refuses_to_declare_a_redis_topology():
+    found = core.errors(REDIS, celery=False)
+    assert any(".broker: is redis: RabbitMQ has nothing" in error for error in found), found
+
+
+def test_the_visibility_timeout_covers_the_longest_countdown_prefetch_wait_and_time_limit():
+    # Longest wait: max_countdown 30 against prefetch 1 x 360 (the defaults' time limit, of
+    # default and logstash): 360; plus the longest time limit, 360.
+    assert core.visibility_timeout(REDIS, DEFAULTS) == 720
+    short = {**DEFAULTS, "time_limit": 20, "soft_time_limit": 15}
+    assert core.visibility_timeout(REDIS, short) == 30 + 20
+    # A deep prefetch waits behind that many tasks of its process.
+    topology = copy.deepcopy(REDIS)
+    topology["queues"][1]["worker"]["prefetch_multiplier"] = 4
+    assert core.visibility_timeout(topology, short) == 4 * 20 + 20
+    # Without max_countdown, an hour of countdown is allowed for.
+    del topology["max_countdown"]
+    assert core.visibility_timeout(topology, short) == 3600 + 20
+    # Set explicitly: kept when long enough; RabbitMQ has none.
+    assert core.visibility_timeout({**REDIS, "visibility_timeout": 5000}, DEFAULTS) == 5000
+    assert core.visibility_timeout(TOPOLOGY, DEFAULTS) is None
+
+
+def test_the_application_of_a_redis_topology_names_the_event_lists():
+    app = core.application(REDIS, {**DEFAULTS, "time_limit": 20, "soft_time_limit": 15})
+    assert app["broker"] == "redis" and app["visibility_timeout"] == 50
+    assert app["vhost"] == "/"
+    raw = {spec["name"]: spec for spec in app["raw_queues"]}
+    assert raw["logstash"]["list"] == "events:logstash"
+    assert raw["logstash"]["dead_letter_list"] == "events:logstash.dead"
+    assert raw["logstash.dead"]["list"] == "events:logstash.dead"
+    assert raw["logstash"]["consumer_queue"] == "logstash.consumer"
+    assert {q["exchange_type"] for q in app["queues"]} == {"direct"}
+
+
+def test_the_worker_defaults_here_are_the_worker_roles():
+    role = yaml.safe_load((ROLES / "celery_worker" / "defaults" / "main.yml").read_text())
+    assert role["celery_worker_defaults"] == core.WORKER_DEFAULTS

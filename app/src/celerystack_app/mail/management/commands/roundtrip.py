@@ -1,12 +1,13 @@
 """`celerystack-manage roundtrip`: prove the event path end to end on a deployed platform.
 
 Publishes a batch of Logstash-style raw events to the event exchange (as Logstash does: JSON
-bodies, no Celery envelope), waits until every one is a row in the database, optionally waits for
-a fresh beat heartbeat, prints one JSON line with the figures, and removes the batch's rows.
-Exits non-zero when the batch or the heartbeat does not arrive in time. A database that goes away
-while it waits (a MariaDB restart) is reported on standard error and waited for: the events wait
-in the broker meanwhile, so the count resumes when it is back; still away at the timeout, the
-command ends with an error line saying so.
+bodies, no Celery envelope; on a redis broker pushed onto the raw queue's list), waits until
+every one is a row in the database, optionally waits for a fresh beat heartbeat, prints one
+JSON line with the figures, and removes the batch's rows. Exits non-zero when the batch or the
+heartbeat does not arrive in time. A database that goes away while it waits (a MariaDB
+restart) is reported on standard error and waited for: the events wait in the broker
+meanwhile, so the count resumes when it is back; still away at the timeout, the command ends
+with an error line saying so.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from celerystack_app import topology
 from celerystack_app.celery import app
 from celerystack_app.mail.models import Heartbeat, MailData
 
@@ -61,6 +65,29 @@ def publish(events: list[dict], exchange: str, routing_key: str, rate: float = 0
                 delivery_mode=2,
                 retry=True,
             )
+
+
+def push(events: list[dict], key: str, rate: float = 0, patience: float = 60) -> None:
+    """Push each event onto a redis broker's event list as Logstash's redis output does (RPUSH),
+    at most `rate` a second when given. A push the broker refuses (it is restarting) is tried
+    again for up to `patience` seconds."""
+    from celerystack_app.mail.event_lists import list_client
+
+    interval = 1 / rate if rate else 0
+    client = list_client()
+    for event in events:
+        if interval:
+            time.sleep(interval)
+        body = json.dumps(event)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                client.rpush(key, body)
+                break
+            except (OSError, RedisError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
 
 
 def wait_for(check, timeout: float, interval: float = 0.5):
@@ -105,6 +132,11 @@ class Command(BaseCommand):
         parser.add_argument("--exchange", default="logstash")
         parser.add_argument("--routing-key", default="logstash")
         parser.add_argument(
+            "--raw-queue",
+            default="logstash",
+            help="on a redis broker: the raw queue whose list the events are pushed onto",
+        )
+        parser.add_argument(
             "--heartbeat-within",
             type=float,
             default=0,
@@ -129,7 +161,11 @@ class Command(BaseCommand):
         if options["rate"] < 0:
             raise CommandError("--rate must be 0 (at once) or more")
         events = batch_events(batch, count)
-        publish(events, options["exchange"], options["routing_key"], options["rate"])
+        if topology.broker(settings.TOPOLOGY) == "redis":
+            spec = topology.raw_queue(settings.TOPOLOGY, options["raw_queue"])
+            push(events, spec["list"], options["rate"])
+        else:
+            publish(events, options["exchange"], options["routing_key"], options["rate"])
         published = time.monotonic() - started
         wait_for(lambda: database(rows.count) == count, options["timeout"])
         stored = database(rows.count)
