@@ -437,7 +437,10 @@ def errors(
             _check_worker(check, path + ".worker", spec["worker"], worker_defaults)
     if worker_defaults is not None:
         _check_defaults(check, worker_defaults, defaults_name or "celery_worker_defaults")
-    if redis and "visibility_timeout" in topology and not check.found:
+    # Only with the worker settings it derives from (the worker and application roles' checks):
+    # the platform-wide check has none, and would judge by the role's defaults.
+    explicit = redis and "visibility_timeout" in topology
+    if explicit and worker_defaults is not None and not check.found:
         needed = _needed_visibility_timeout(topology, worker_defaults)
         if _integer(topology["visibility_timeout"]) < needed:
             check.error(

@@ -29,7 +29,7 @@ from celerystack_app_host import (
     started_long_running,
     stream_result,
 )
-from celerystack_testlib import run_playbook, vault_values, wait_until
+from celerystack_testlib import inventory_vars, run_playbook, vault_values, wait_until
 
 testinfra_hosts = ["app1"]
 SECRETS = vault_values()
@@ -182,6 +182,30 @@ def test_the_redis_only_checks_refuse_a_rabbitmq_playbook_before_any_change():
     assert "celerystack_topology.broker is redis" in run.output, run.output
     assert all(recap["changed"] == 0 for recap in run.recap.values()), run.output
     assert every_worker_running()
+
+
+TOPOLOGY = inventory_vars()["celerystack_topology"]
+BAD_INPUTS = [
+    ({"celery_app_broker_scheme": "amqps"}, "celery_app_broker_scheme is amqps, but"),
+    (
+        {"celerystack_topology": {**TOPOLOGY, "exchanges": [{"name": "logstash"}]}},
+        "celerystack_topology.exchanges: is RabbitMQ's",
+    ),
+    (
+        {"celerystack_topology": {**TOPOLOGY, "visibility_timeout": 30}},
+        "celerystack_topology.visibility_timeout: must be at least 50 s",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_INPUTS, ids=["scheme", "exchanges", "timeout"])
+def test_bad_input_for_a_redis_platform_is_named_before_any_change(bad, message):
+    # A real change rides along (the heartbeat every 20 s): it must not be applied.
+    schedules = [{**inventory_vars("app")["celery_app_schedules"][0], "interval": {"every": 20}}]
+    run = run_playbook("../../site.yml", extra_vars={"celery_app_schedules": schedules, **bad})
+    assert run.rc != 0
+    assert message in run.output, run.output
+    assert all(recap["changed"] == 0 for recap in run.recap.values()), run.output
 
 
 def test_smoke_checks_pass_on_redis():

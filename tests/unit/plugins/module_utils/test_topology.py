@@ -477,6 +477,15 @@ def test_a_redis_queue_refuses_rabbitmq_fields(queue, message):
     assert any(message in error for error in found), found
 
 
+def test_an_explicit_visibility_timeout_is_judged_with_the_worker_settings_only():
+    topology = {**REDIS, "visibility_timeout": 60}
+    assert core.errors(topology) == []  # the platform-wide check: no worker settings
+    short = {**DEFAULTS, "time_limit": 20, "soft_time_limit": 15}
+    assert core.errors(topology, short) == []  # 60 >= 30 + 20
+    found = core.errors(topology, DEFAULTS)
+    assert any("must be at least 720 s" in error for error in found), found
+
+
 def test_redis_only_fields_are_refused_on_rabbitmq():
     found = core.errors({**TOPOLOGY, "max_countdown": 30}, DEFAULTS)
     assert any(".max_countdown: is for a redis broker" in error for error in found), found
