@@ -52,20 +52,6 @@ TOPOLOGY_KEYS = (
     "max_countdown",
     "visibility_timeout",
 )
-QUEUE_KEYS = (
-    "name",
-    "raw",
-    "routes",
-    "worker",
-    "type",
-    "arguments",
-    "durable",
-    "auto_delete",
-    "exchange",
-    "routing_key",
-    "prefetch",
-    "dead_letter",
-)
 EXCHANGE_KEYS = ("name", "type", "durable", "auto_delete", "internal", "arguments")
 BINDING_KEYS = ("source", "destination", "destination_type", "routing_key", "arguments")
 POLICY_KEYS = ("name", "pattern", "apply_to", "apply-to", "priority", "definition")
@@ -119,6 +105,7 @@ RABBITMQ_ONLY_QUEUE_KEYS = (
     "routing_key",
     "prefetch",
 )
+QUEUE_KEYS = ("name", "raw", "routes", "worker", *RABBITMQ_ONLY_QUEUE_KEYS, "dead_letter")
 # On Redis a raw queue is a list its producer (Logstash's redis output, data_type list) pushes
 # events onto, under a prefix of its own: kombu keeps its queues under `celery:` (the broker
 # user's other key pattern), so no event list can be mistaken for a Celery queue.

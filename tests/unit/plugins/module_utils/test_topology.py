@@ -11,16 +11,7 @@ from ansible_collections.celerystack.platform.plugins.filter.celery_services imp
 from ansible_collections.celerystack.platform.plugins.module_utils import topology as core
 
 ROLES = Path(__file__).resolve().parents[4] / "roles"
-DEFAULTS = {
-    "concurrency": 2,
-    "autoscale": "",
-    "optimization": "fair",
-    "max_tasks_per_child": 100,
-    "prefetch_multiplier": 1,
-    "soft_time_limit": 300,
-    "time_limit": 360,
-    "loglevel": "INFO",
-}
+DEFAULTS = dict(core.WORKER_DEFAULTS)  # the celery_worker role's (a test below keeps them so)
 TOPOLOGY = {
     "vhost": "/celery",
     "queues": [
