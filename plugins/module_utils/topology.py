@@ -864,35 +864,37 @@ def application(topology, defaults=None):
     raw = []
     for queue in _raw_queues(topology):
         arguments = queue.get("arguments") or {}
-        dead_letter = queue.get("dead_letter")
-        raw.append(
-            {
-                "name": queue["name"],
-                "consumer_queue": queue["name"] + CONSUMER_SUFFIX if _has_worker(queue) else None,
-                # The consumer queue's own exchange, of the type every Celery queue's has.
-                "consumer_exchange_type": _celery_exchange_type(topology),
-                "dead_letter_exchange": arguments.get("x-dead-letter-exchange"),
-                "prefetch": _integer(queue.get("prefetch", DEFAULT_PREFETCH)),
-                # Redis: the list the producer pushes events onto, and malformed events' list.
-                "list": RAW_LIST_PREFIX + queue["name"] if redis else None,
-                "dead_letter_list": (
-                    RAW_LIST_PREFIX + dead_letter if redis and dead_letter else None
-                ),
-            }
-        )
+        spec = {
+            "name": queue["name"],
+            "consumer_queue": queue["name"] + CONSUMER_SUFFIX if _has_worker(queue) else None,
+            # The consumer queue's own exchange, of the type every Celery queue's has.
+            "consumer_exchange_type": _celery_exchange_type(topology),
+            "dead_letter_exchange": arguments.get("x-dead-letter-exchange"),
+            "prefetch": _integer(queue.get("prefetch", DEFAULT_PREFETCH)),
+        }
+        if redis:
+            # The list the producer pushes events onto, and malformed events' list.
+            dead_letter = queue.get("dead_letter")
+            spec["list"] = RAW_LIST_PREFIX + queue["name"]
+            spec["dead_letter_list"] = RAW_LIST_PREFIX + dead_letter if dead_letter else None
+        raw.append(spec)
     routes = []
     for queue in _celery_queues(topology):
         for pattern in queue.get("routes") or []:
             routes.append({"pattern": pattern, "queue": queue["name"]})
-    return {
-        "broker": _broker(topology),
-        "visibility_timeout": visibility_timeout(topology, defaults),
+    projection = {
         "vhost": topology.get("vhost") or "/",
         "default_queue": topology.get("default_queue", "default"),
         "queues": queues,
         "raw_queues": raw,
         "routes": routes,
     }
+    if redis:
+        # Only on Redis: a RabbitMQ platform's topology.json stays as it was, so an upgrade
+        # restarts none of its services (the application takes a missing broker as rabbitmq).
+        projection["broker"] = "redis"
+        projection["visibility_timeout"] = visibility_timeout(topology, defaults)
+    return projection
 
 
 def unit_name(queue):

@@ -5,7 +5,7 @@ code that declares the broker and the worker services (the collection's
 plugins/module_utils/topology.py, `application()`), so the application never derives a rule of
 its own: it reads
 
-  broker (rabbitmq or redis), visibility_timeout (a redis broker's), vhost, default_queue;
+  vhost, default_queue; on a redis broker also broker (redis) and visibility_timeout;
   queues:      each Celery queue with its exchange, exchange type, routing key, arguments;
   raw_queues:  each queue of raw events (not Celery messages) with the private Celery queue of
                the worker that drains it (`<name>.consumer`, or null without a worker), its

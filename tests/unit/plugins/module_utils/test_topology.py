@@ -278,8 +278,6 @@ def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_sett
             "consumer_exchange_type": "topic",
             "dead_letter_exchange": "logstash.dlx",
             "prefetch": 10,
-            "list": None,
-            "dead_letter_list": None,
         },
         {
             "name": "logstash.dead",
@@ -287,8 +285,6 @@ def test_the_application_gets_queues_routes_and_raw_consumers_but_no_worker_sett
             "consumer_exchange_type": "topic",
             "dead_letter_exchange": None,
             "prefetch": 10,
-            "list": None,
-            "dead_letter_list": None,
         },
     ]
     assert app["routes"] == [{"pattern": "celerystack_app.mail.*", "queue": "mail_data"}]
@@ -507,6 +503,12 @@ def test_the_visibility_timeout_covers_the_longest_countdown_prefetch_wait_and_t
     # Set explicitly: kept when long enough; RabbitMQ has none.
     assert core.visibility_timeout({**REDIS, "visibility_timeout": 5000}, DEFAULTS) == 5000
     assert core.visibility_timeout(TOPOLOGY, DEFAULTS) is None
+
+
+def test_a_rabbitmq_application_keeps_the_projection_it_had_before_redis_brokers():
+    app = core.application(TOPOLOGY, DEFAULTS)
+    assert sorted(app) == ["default_queue", "queues", "raw_queues", "routes", "vhost"]
+    assert all("list" not in spec for spec in app["raw_queues"])
 
 
 def test_the_application_of_a_redis_topology_names_the_event_lists():
