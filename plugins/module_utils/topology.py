@@ -129,11 +129,12 @@ WORKER_DEFAULTS = {
     "loglevel": "INFO",
 }
 
-UNIT_PREFIX = "celery-worker-"
-BEAT_UNIT = "celery-beat"
-FLOWER_UNIT = "celery-flower"
+# An application's services are named after its service prefix (applications.py: `celery` for
+# the platform's first application): <prefix>-worker-<queue>, <prefix>-beat, <prefix>-flower,
+# the target <prefix>.target, the logs in /var/log/<prefix>.
+SERVICE_PREFIX = "celery"
 RUN_DIR = "/run"
-LOG_DIR = "/var/log/celery"
+LOG_ROOT = "/var/log"
 
 
 class TopologyInvalid(ValueError):
@@ -838,12 +839,13 @@ def quorum_policy(topology):
     }
 
 
-def application(topology, defaults=None):
+def application(topology, defaults=None, key_prefix=""):
     """What the Celery application routes by (the celery_app role writes it as topology.json).
 
     No worker settings: the application, and so every service, is untouched by worker tuning;
     on a redis broker the visibility timeout they give (`defaults`: celery_worker_defaults) is
-    in it, which every process must share.
+    in it, which every process must share. `key_prefix` is the application's Redis namespace
+    (another application of the platform: `<name>:`), before its event lists' keys.
     """
     check(topology, defaults)
     redis = _broker(topology) == "redis"
@@ -875,8 +877,9 @@ def application(topology, defaults=None):
         if redis:
             # The list the producer pushes events onto, and malformed events' list.
             dead_letter = queue.get("dead_letter")
-            spec["list"] = RAW_LIST_PREFIX + queue["name"]
-            spec["dead_letter_list"] = RAW_LIST_PREFIX + dead_letter if dead_letter else None
+            lists = key_prefix + RAW_LIST_PREFIX
+            spec["list"] = lists + queue["name"]
+            spec["dead_letter_list"] = lists + dead_letter if dead_letter else None
         raw.append(spec)
     routes = []
     for queue in _celery_queues(topology):
@@ -897,8 +900,8 @@ def application(topology, defaults=None):
     return projection
 
 
-def unit_name(queue):
-    return UNIT_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "-", queue)
+def unit_name(queue, prefix=SERVICE_PREFIX):
+    return "%s-worker-%s" % (prefix, re.sub(r"[^A-Za-z0-9_-]", "-", queue))
 
 
 def worker_options(settings):
@@ -924,7 +927,7 @@ def worker_options(settings):
     return options
 
 
-def worker_services(topology, defaults=None, only=None):
+def worker_services(topology, defaults=None, only=None, prefix=SERVICE_PREFIX):
     """One service per queue that has a worker (on this host: `only` those queues, if given).
 
     Without `defaults`, only the names (unit, PID and log files) are given: what a watcher such
@@ -936,7 +939,7 @@ def worker_services(topology, defaults=None, only=None):
         if not _has_worker(queue) or (only and queue["name"] not in only):
             continue
         raw = _is_raw(queue)
-        unit = unit_name(queue["name"])
+        unit = unit_name(queue["name"], prefix)
         service = {
             "kind": "worker",
             "queue": queue["name"],
@@ -944,7 +947,7 @@ def worker_services(topology, defaults=None, only=None):
             "celery_queue": queue["name"] + CONSUMER_SUFFIX if raw else queue["name"],
             "raw_queue": queue["name"] if raw else None,
             "pidfile": "%s/%s/worker.pid" % (RUN_DIR, unit),
-            "logfile": "%s/%s.log" % (LOG_DIR, unit),
+            "logfile": "%s/%s/%s.log" % (LOG_ROOT, prefix, unit),
         }
         if defaults is not None:
             settings = _merge(defaults, queue.get("worker"))
@@ -957,13 +960,23 @@ def worker_services(topology, defaults=None, only=None):
     return services
 
 
-def services(topology, defaults=None, only=None, workers=True, beat=False, flower=False):
-    """The service catalogue of one host: its workers, beat and Flower, as systemd names them."""
-    catalogue = worker_services(topology, defaults, only) if workers else []
+def services(
+    topology,
+    defaults=None,
+    only=None,
+    workers=True,
+    beat=False,
+    flower=False,
+    prefix=SERVICE_PREFIX,
+):
+    """The service catalogue of one application on one host: its workers, beat and Flower, as
+    systemd names them (`prefix`: the application's service prefix)."""
+    catalogue = worker_services(topology, defaults, only, prefix) if workers else []
     if beat:
+        unit = prefix + "-beat"
         catalogue.append(
-            {"kind": "beat", "unit": BEAT_UNIT, "pidfile": "%s/%s/beat.pid" % (RUN_DIR, BEAT_UNIT)}
+            {"kind": "beat", "unit": unit, "pidfile": "%s/%s/beat.pid" % (RUN_DIR, unit)}
         )
     if flower:
-        catalogue.append({"kind": "flower", "unit": FLOWER_UNIT, "pidfile": None})
+        catalogue.append({"kind": "flower", "unit": prefix + "-flower", "pidfile": None})
     return catalogue
