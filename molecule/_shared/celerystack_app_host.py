@@ -24,25 +24,33 @@ def app_host():
     return testinfra.get_host(f"podman://{APP_HOST}")
 
 
-def as_app(*argv, stdin=None):
-    """Run a command as the service user with the application's environment file loaded."""
-    command = f"set -a; . {ENV_FILE}; set +a; exec runuser -u celerystack -- {shlex.join(argv)}"
+def as_app(*argv, stdin=None, app=""):
+    """Run a command as the service user with the application's environment file loaded (`app`:
+    another application of the platform, by name; its user and paths are celerystack-<name>)."""
+    user = f"celerystack-{app}" if app else "celerystack"
+    command = f"set -a; . /etc/{user}/app.env; set +a; exec runuser -u {user} -- {shlex.join(argv)}"
     if stdin is not None:
         command = f"{command} <<'PYEOF'\n{stdin}\nPYEOF"
     return app_host().run(f"bash -c {shlex.quote(command)}")
 
 
-def django_shell(code):
+def manage(app=""):
+    """The application's management command (the reference application's, in its virtualenv)."""
+    return f"/opt/celerystack-{app}/venv/bin/celerystack-manage" if app else MANAGE
+
+
+def django_shell(code, app=""):
     """Run Python in `manage.py shell` as the service user; returns the completed command."""
-    return as_app(MANAGE, "shell", "--no-imports", stdin=code)
+    return as_app(manage(app), "shell", "--no-imports", stdin=code, app=app)
 
 
-def ran_at(name: str) -> float | None:
+def ran_at(name: str, app: str = "") -> float | None:
     """When the heartbeat of that name ran (its row's time, as a Unix time), if it has."""
     result = django_shell(
         "from celerystack_app.mail.models import Heartbeat\n"
         f"row = Heartbeat.objects.filter(name={name!r}).first()\n"
-        "print('AT', row.at.timestamp() if row else '-')"
+        "print('AT', row.at.timestamp() if row else '-')",
+        app,
     )
     value = next(ln for ln in result.stdout.splitlines() if ln.startswith("AT")).split()[1]
     return None if value == "-" else float(value)
@@ -85,10 +93,10 @@ def stream_result(unit: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def flower(path: str, password: str | None = None) -> tuple[int, str]:
+def flower(path: str, password: str | None = None, port: int = 5555) -> tuple[int, str]:
     """GET a Flower page from the controller, as a browser on the network would."""
     address = app_host().check_output("hostname -I").split()[0]
-    request = urllib.request.Request(f"http://{address}:5555{path}")
+    request = urllib.request.Request(f"http://{address}:{port}{path}")
     if password is not None:
         token = base64.b64encode(f"admin:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")

@@ -64,6 +64,7 @@ APP_KEYS = (
     "secret_key_fallbacks",
     "extra_environment",
     "extra_secrets",
+    "email_file_path",
     "schedules",
     "schedules_purge",
     "migrate",
@@ -172,9 +173,10 @@ def errors(applications, first=None, name="celerystack_applications"):
             found.append("%s: must be a mapping, got %r" % (path, entry))
             continue
         unknown = sorted(str(k) for k in entry if k not in KEYS)
-        if unknown:
-            found.append("%s: unknown keys %s (known: %s)" % (path, unknown, ", ".join(KEYS)))
         app = entry.get("name")
+        if unknown:
+            named = "%s (%s)" % (path, app) if isinstance(app, str) else path
+            found.append("%s: unknown keys %s (known: %s)" % (named, unknown, ", ".join(KEYS)))
         if not isinstance(app, str) or not NAME.match(app):
             found.append(
                 "%s.name: must be 2 to 16 lower-case letters and digits, starting with a letter, "
@@ -296,6 +298,9 @@ def role_vars(entry):
         "celery_app_secret_key_fallbacks": [],
         "celery_app_extra_environment": {},
         "celery_app_extra_secrets": {},
+        # A file email sink is a directory of the application's own; SMTP (the platform's
+        # celery_app_email_host) unless the entry names one.
+        "celery_app_email_file_path": "",
         "celery_app_schedules": [],
         "celery_app_schedules_purge": True,
         "celery_app_migrate": True,

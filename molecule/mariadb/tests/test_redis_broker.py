@@ -185,6 +185,7 @@ def test_the_redis_only_checks_refuse_a_rabbitmq_playbook_before_any_change():
 
 
 TOPOLOGY = inventory_vars()["celerystack_topology"]
+SHOP = inventory_vars()["celerystack_applications"][0]
 BAD_INPUTS = [
     ({"celery_app_broker_scheme": "amqps"}, "celery_app_broker_scheme is amqps, but"),
     (
@@ -195,10 +196,22 @@ BAD_INPUTS = [
         {"celerystack_topology": {**TOPOLOGY, "visibility_timeout": 30}},
         "celerystack_topology.visibility_timeout: must be at least 50 s",
     ),
+    # The second application (test_applications.py): its Flower on the first one's port, and a
+    # database of the first one's.
+    (
+        {"celerystack_applications": [{**SHOP, "flower_port": 5555}]},
+        "celerystack_applications[0] (shop).flower_port: '5555' is also the first application's",
+    ),
+    (
+        {"celerystack_applications": [{**SHOP, "db_name": "celerystack"}]},
+        "celerystack_applications[0] (shop).db_name: 'celerystack' is also the first application's",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("bad", "message"), BAD_INPUTS, ids=["scheme", "exchanges", "timeout"])
+@pytest.mark.parametrize(
+    ("bad", "message"), BAD_INPUTS, ids=["scheme", "exchanges", "timeout", "app-port", "app-db"]
+)
 def test_bad_input_for_a_redis_platform_is_named_before_any_change(bad, message):
     # A real change rides along (the heartbeat every 20 s): it must not be applied.
     schedules = [{**inventory_vars("app")["celery_app_schedules"][0], "interval": {"every": 20}}]
