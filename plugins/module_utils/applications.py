@@ -398,15 +398,17 @@ def redis_users(applications, broker="rabbitmq"):
         names_ = _resolved(entry)
         prefix = names(entry["name"])["redis_prefix"]
         if broker == "redis":
-            # kombu prefixes its keys and its pub/sub channels with <name>:celery: (its
-            # global_keyprefix); the event lists are the application's <name>:events:<queue>.
+            # kombu prefixes its keys with <name>:celery: (its global_keyprefix); the event lists
+            # are the application's <name>:events:<queue>. Its pub/sub channels are prefixed too,
+            # but kombu subscribes by pattern (PSUBSCRIBE), which Redis 7's ACL allows only for a
+            # pattern granted literally: every channel, as for the first application's user.
             found.append(
                 {
                     "name": names_["broker_user"],
                     "password": entry.get("broker_password"),
                     "previous_passwords": entry.get("broker_previous_passwords") or [],
                     "key_patterns": [prefix + "celery:*", prefix + "events:*"],
-                    "channel_patterns": [prefix + "celery:*"],
+                    "channel_patterns": ["*"],
                     "commands": "+@all -@dangerous",
                 }
             )

@@ -195,7 +195,7 @@ def test_the_stores_get_each_application_in_its_own_namespace():
     ]
     users = {u["name"]: u for u in core.redis_users([entry], broker="redis")}
     assert users["celery-shop"]["key_patterns"] == ["shop:celery:*", "shop:events:*"]
-    assert users["celery-shop"]["channel_patterns"] == ["shop:celery:*"]
+    assert users["celery-shop"]["channel_patterns"] == ["*"]
     assert users["locks-shop"]["key_patterns"] == ["shop:lock:*"]
     assert users["results-shop"]["key_patterns"] == ["shop:results:*"]
     # On a RabbitMQ platform the broker user is RabbitMQ's, not Redis's.
