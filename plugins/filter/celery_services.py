@@ -44,6 +44,10 @@ def application_errors(applications, first=None, name="celerystack_applications"
     return apps.errors(applications, first, name)
 
 
+def application_name_error(name):
+    return apps.name_error(name) if name else ""
+
+
 def application_names(name):
     return apps.names(name)
 
@@ -79,6 +83,7 @@ class FilterModule:
             "topology_broker": topology_broker,
             "application_errors": application_errors,
             "application_names": application_names,
+            "application_name_error": application_name_error,
             "application_vars": application_vars,
             "applications_monitored": applications_monitored,
             "application_databases": application_databases,

@@ -105,6 +105,17 @@ KEYS = ("name", *APP_KEYS, *OTHER_VARIABLES, *STORE_KEYS)
 FIRST_FLOWER_PORT = 5555
 
 
+def name_error(name):
+    """Why `name` cannot be an application's name ("" when it can)."""
+    if not isinstance(name, str) or not NAME.match(name):
+        return "must be 2 to 16 lower-case letters and digits, starting with a letter, got %r" % (
+            name,
+        )
+    if name in RESERVED:
+        return "%r is reserved (%s)" % (name, ", ".join(RESERVED))
+    return ""
+
+
 def names(name):
     """Everything namespaced by an application's name ("": the platform's first application)."""
     if not name:
@@ -177,14 +188,9 @@ def errors(applications, first=None, name="celerystack_applications"):
         if unknown:
             named = "%s (%s)" % (path, app) if isinstance(app, str) else path
             found.append("%s: unknown keys %s (known: %s)" % (named, unknown, ", ".join(KEYS)))
-        if not isinstance(app, str) or not NAME.match(app):
-            found.append(
-                "%s.name: must be 2 to 16 lower-case letters and digits, starting with a letter, "
-                "got %r" % (path, app)
-            )
-            continue
-        if app in RESERVED:
-            found.append("%s.name: %r is reserved (%s)" % (path, app, ", ".join(RESERVED)))
+        problem = name_error(app)
+        if problem:
+            found.append("%s.name: %s" % (path, problem))
             continue
         path = "%s[%d] (%s)" % (name, index, app)
         _unique(found, seen["name"], app, path, ".name")
