@@ -37,6 +37,8 @@ NAME = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 # Names whose services would read like the first application's (celery-worker-..., celery-beat,
 # celery-flower) or like the platform itself.
 RESERVED = ("celery", "celerystack", "worker", "beat", "flower", "target")
+# An extra secret's name: a line NAME=value of the secrets file.
+SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 # An entry's keys: the application's own settings, with the celery_app role variable each one
 # sets (celery_app_<key> unless listed in OTHER_VARIABLES).
@@ -169,9 +171,7 @@ def errors(applications, first=None, name="celerystack_applications"):
         "database": {first.get("database", "celerystack"): "the first application"},
         "db_user": {},
         "vhost": {},
-        "flower_port": {
-            _text(first.get("flower_port", FIRST_FLOWER_PORT)): "the first application"
-        },
+        "flower_port": {str(first.get("flower_port", FIRST_FLOWER_PORT)): "the first application"},
     }
     for user in (first.get("db_user"), first.get("db_migration_user")):
         if user:
@@ -249,13 +249,6 @@ def errors(applications, first=None, name="celerystack_applications"):
                 "%s.extra_secrets: must map NAMES (upper-case letters, digits, _) to values" % path
             )
     return found
-
-
-SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-
-
-def _text(value):
-    return str(value)
 
 
 def _unique(found, seen, value, path, field):
