@@ -1,40 +1,48 @@
-"""Two applications on one platform: this scenario's first application and `shop` (the
-reference application again, an entry of celerystack_applications), side by side on the same
-hosts and stores. Each has its own services, paths, user, secrets, database, Redis namespace and
-Flower; a task of one reaches only its own workers; each one's credentials are refused by the
-other's stores.
+"""Two applications on one platform: this scenario's first application (the reference
+application) and `shop`, a Django project of its own (files/shop: its own package, settings,
+Celery module and manage command, written against the documented settings contract only), side
+by side on the same hosts and stores. Each has its own services, paths, user, secrets, database,
+Redis namespace and Flower; a task of one reaches only its own workers; each one's credentials
+are refused by the other's stores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import time
 
 import pytest
 import testinfra
-from celerystack_app_host import app_host, as_app, django_shell, flower
+from celerystack_app_host import app_host, as_app, flower
 from celerystack_testlib import vault_values, wait_until
 from conftest import CA
 
 testinfra_hosts = ["app1"]
 SECRETS = vault_values()
-SHOP_UNITS = ["celery-shop-worker-default", "celery-shop-worker-mail_data", "celery-shop-beat"]
+SHOP_UNITS = ["celery-shop-worker-default", "celery-shop-worker-orders", "celery-shop-beat"]
 FIRST_UNITS = ["celery-worker-default", "celery-worker-mail_data", "celery-beat", "celery-flower"]
-COUNT_ROWS = (
-    "from celerystack_app.mail.models import MailData\n"
-    "print('ROWS', MailData.objects.filter(event_id__startswith=PREFIX).count())"
-)
+SHOP_VENV = "/opt/celerystack-shop/venv"
+
+
+def shop_shell(code: str) -> str:
+    """Run Python in shop's own `shop-manage shell` as its user; its stdout."""
+    result = as_app(f"{SHOP_VENV}/bin/shop-manage", "shell", "--no-imports", stdin=code, app="shop")
+    assert result.rc == 0, result.stderr
+    return result.stdout
+
+
+def shop_count(model: str, **where) -> int:
+    out = shop_shell(
+        f"from shop.models import {model}\n"
+        f"print('COUNT', {model}.objects.filter(**{where!r}).count())"
+    )
+    return int(next(ln for ln in out.splitlines() if ln.startswith("COUNT")).split()[1])
 
 
 def db_host():
     return testinfra.get_host("podman://db")
-
-
-def rows(prefix: str, app: str = "") -> int:
-    result = django_shell(COUNT_ROWS.replace("PREFIX", repr(prefix)), app)
-    assert result.rc == 0, result.stderr
-    return int(next(ln for ln in result.stdout.splitlines() if ln.startswith("ROWS")).split()[1])
 
 
 def redis_as(user: str, password: str, *command) -> str:
@@ -60,7 +68,7 @@ def test_each_application_runs_its_own_services_side_by_side():
     wants = host.check_output("systemctl show -P Wants celery-shop.target").split()
     assert sorted(wants) == [
         "celery-shop-worker-default.service",
-        "celery-shop-worker-mail_data.service",
+        "celery-shop-worker-orders.service",
     ]
     user = host.check_output("systemctl show -P User celery-shop-worker-default")
     assert user == "celerystack-shop"
@@ -71,21 +79,19 @@ def test_each_application_runs_its_own_services_side_by_side():
 
 
 def test_a_task_of_one_application_reaches_only_its_own_workers():
-    prefix = f"shop-{int(time.time())}-"
-    sent = django_shell(
-        "from celerystack_app.mail.tasks import store_mail_data\n"
-        f"for n in range(5): store_mail_data.delay({prefix!r} + str(n), 'a@x.org', 'b@x.org')\n",
-        app="shop",
-    )
-    assert sent.rc == 0, sent.stderr
-    assert wait_until(lambda: rows(prefix, "shop") == 5, 60), rows(prefix, "shop")
-    # The first application's database never saw them, and only shop's nodes answer shop's
-    # broker (its own namespace: 2 workers; the first application has 4).
-    assert rows(prefix) == 0
+    numbers = [f"order-{int(time.time())}-{n}" for n in range(5)]
+    shop_shell(f"from shop.tasks import record\nfor n in {numbers!r}: record.delay(n)\n")
+    assert wait_until(lambda: shop_count("Order", number__in=numbers) == 5, 60)
+    # Its route (topology.json) sent them to its orders queue's worker, and the worker read its
+    # extra secret (SHOP_API_TOKEN, from its own secrets file).
+    token = hashlib.sha256(SECRETS["vault_shop_api_token"].encode()).hexdigest()
+    assert shop_count("Order", number__in=numbers, worker="orders@app1", token_digest=token) == 5
+    # Only shop's nodes answer shop's broker (its own namespace: 2 workers; the first
+    # application has 4).
     ping = as_app(
-        "/opt/celerystack-shop/venv/bin/celery",
+        f"{SHOP_VENV}/bin/celery",
         "-A",
-        "celerystack_app",
+        "shop",
         "inspect",
         "ping",
         "--timeout",
@@ -94,23 +100,13 @@ def test_a_task_of_one_application_reaches_only_its_own_workers():
         app="shop",
     )
     assert ping.rc == 0, ping.stderr
-    assert ping.stdout.count("pong") == 2, ping.stdout
+    assert sorted(json.loads(ping.stdout)) == ["default@app1", "orders@app1"], ping.stdout
 
 
 def test_the_second_application_has_its_own_beat_and_flower():
-    # Its beat runs its own schedules (the heartbeat every 10 s) into its own database.
-    def beats() -> int:
-        result = django_shell(
-            "from celerystack_app.mail.models import Heartbeat\n"
-            "print('BEATS', Heartbeat.objects.filter(name='beat').count())",
-            "shop",
-        )
-        return int(
-            next(ln for ln in result.stdout.splitlines() if ln.startswith("BEATS")).split()[1]
-        )
-
-    before = beats()
-    assert wait_until(lambda: beats() > before, 60)
+    # Its beat runs its own schedule (tick every 10 s) into its own database.
+    before = shop_count("Tick")
+    assert wait_until(lambda: shop_count("Tick") > before, 60)
 
     # Its Flower (its own port, the platform's logins) sees its two workers, not the first
     # application's four.
@@ -118,7 +114,7 @@ def test_the_second_application_has_its_own_beat_and_flower():
         status, page = flower("/api/workers?refresh=1", SECRETS["vault_flower_password"], port=5556)
         return sorted(json.loads(page)) if status == 200 else []
 
-    assert wait_until(lambda: workers() == ["default@app1", "mail_data@app1"], 60), workers()
+    assert wait_until(lambda: workers() == ["default@app1", "orders@app1"], 60), workers()
     assert flower("/api/workers", None, port=5556)[0] == 401
 
 
