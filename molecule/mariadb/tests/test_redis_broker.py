@@ -223,8 +223,10 @@ def test_bad_input_for_a_redis_platform_is_named_before_any_change(bad, message)
 
 
 def test_smoke_checks_pass_on_redis():
-    # Flower refuses a request without its login and lists every worker with it; monit finds
-    # every service and disk healthy.
+    # For each application (the first and shop): its settings pass Django's deployment checks,
+    # no migration is pending, its beat runs once, its Flower refuses a request without its
+    # login and lists every one of its workers with it; monit finds every service and disk
+    # healthy.
     run = run_playbook(PLAYBOOKS / "smoke.yml")
     assert run.rc == 0, run.output
 
