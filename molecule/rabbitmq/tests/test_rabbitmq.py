@@ -10,7 +10,7 @@ import uuid
 import pytest
 import testinfra
 from celerystack_testlib import run_playbook, vault_values
-from conftest import CA, http_status, probe
+from conftest import CA, CELERY, http_status, probe
 
 SECRETS = vault_values()
 JOURNAL_UNITS = ["rabbitmq-server"]
@@ -54,6 +54,19 @@ def test_app_user_works_in_its_vhost_and_is_refused_in_another():
     assert probe("rabbit-plain:5672", "/celery", "login") == "OK"
     refused = probe("rabbit-plain:5672", "/other", "login")
     assert "NOT_ALLOWED" in refused and "/other" in refused
+
+
+def test_another_application_has_its_own_vhost_and_each_user_is_refused_in_the_other():
+    # shop (celerystack_applications): its queues in its vhost, its user there only.
+    shop = ("celery-shop", SECRETS["vault_rabbitmq_shop_password"])
+    assert probe("rabbit-plain:5672", "/shop", "login", user=shop) == "OK"
+    for vhost, user in (("/celery", shop), ("/shop", CELERY)):
+        refused = probe("rabbit-plain:5672", vhost, "login", user=user)
+        assert "NOT_ALLOWED" in refused and vhost in refused, (user[0], refused)
+    listed = host("rabbit-plain").check_output(
+        "rabbitmqctl --quiet list_queues --vhost /shop name --formatter json"
+    )
+    assert sorted(queue["name"] for queue in json.loads(listed)) == ["default", "orders"]
 
 
 def test_wrong_password_is_refused():
