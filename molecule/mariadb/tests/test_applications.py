@@ -16,7 +16,7 @@ import time
 import pytest
 import testinfra
 from celerystack_app_host import app_host, as_app, flower
-from celerystack_testlib import vault_values, wait_until
+from celerystack_testlib import run_playbook, vault_values, wait_until
 from conftest import CA
 
 testinfra_hosts = ["app1"]
@@ -116,6 +116,39 @@ def test_the_second_application_has_its_own_beat_and_flower():
 
     assert wait_until(lambda: workers() == ["default@app1", "orders@app1"], 60), workers()
     assert flower("/api/workers", None, port=5556)[0] == 401
+
+
+def test_a_converge_watches_again_a_running_service_monit_gave_up_on_not_a_stopped_one():
+    # monit's restart-loop guard leaves a service "Not monitored" (as it did with shop's
+    # crash-looping workers while their ACL was wrong). Once the fix is deployed and the service
+    # runs, a converge watches it again; one stopped on purpose (a drain) stays stopped.
+    host = app_host()
+    given_up, stopped = "celery-shop-flower", "celery-shop-worker-orders"
+
+    def watched(unit: str) -> bool:
+        return "Not monitored" not in host.run(f"monit status {unit}").stdout
+
+    host.run(f"monit unmonitor {given_up}; monit unmonitor {stopped}")
+    assert wait_until(lambda: not watched(given_up) and not watched(stopped), 30)
+    host.run(f"systemctl stop {stopped}")
+    try:
+        run = run_playbook("../../site.yml", tags="monit")
+        assert run.rc == 0, run.output
+        assert run.recap["app1"]["changed"] >= 1, run.output
+        assert watched(given_up)
+        assert not watched(stopped) and not host.service(stopped).is_running
+    finally:
+        host.run(f"systemctl start {stopped}; monit monitor {stopped}")
+    assert wait_until(lambda: watched(stopped) and host.service(stopped).is_running, 60)
+    # Both are watched again and healthy, as the smoke test wants them.
+    assert wait_until(
+        lambda: all(
+            line.split()[1] == "OK"
+            for line in host.check_output("monit summary -B").splitlines()
+            if line.split()[:1] in ([given_up], [stopped])
+        ),
+        60,
+    )
 
 
 def test_each_application_keeps_its_secrets_from_the_other():
