@@ -197,6 +197,13 @@ BAD_INPUTS = [
         {"celerystack_topology": {**TOPOLOGY, "visibility_timeout": 30}},
         "celerystack_topology.visibility_timeout: must be at least 50 s",
     ),
+    # Results (this inventory keeps them in Redis): a backend the platform does not build (the
+    # database, django-celery-results), and results that would expire before a caller reads them.
+    (
+        {"celery_app_result_backend": "database"},
+        "celery_app_result_backend must be '' (no results) or redis (given 'database')",
+    ),
+    ({"celery_app_result_expires": 30}, "60 or more (given 30)"),
     # The second application (test_applications.py): its Flower on the first one's port, and a
     # database of the first one's.
     (
@@ -211,7 +218,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"), BAD_INPUTS, ids=["scheme", "exchanges", "timeout", "app-port", "app-db"]
+    ("bad", "message"),
+    BAD_INPUTS,
+    ids=["scheme", "exchanges", "timeout", "results", "expires", "app-port", "app-db"],
 )
 def test_bad_input_for_a_redis_platform_is_named_before_any_change(bad, message):
     # A real change rides along (the heartbeat every 20 s): it must not be applied.
